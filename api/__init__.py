@@ -1,0 +1,1 @@
+"""verirag api package (built in later issues)."""

@@ -1,0 +1,1 @@
+"""verirag eval package (built in later issues)."""

@@ -1,0 +1,1 @@
+"""The batch ingestion job: sources → plan → parse → chunk → embed → write → report."""

@@ -1,0 +1,240 @@
+"""The ingestion job: plan, then parse → chunk → embed → write, one document never stopping the batch.
+
+Write order is what makes a killed run safe: a document's new points are upserted first
+(deterministic ids overwrite, never duplicate), and only after all of them are stored are its
+stale points (other ``doc_hash``) deleted. A rerun recognises a half-written document by its mixed
+hashes or a point count short of ``chunk_count`` and writes it again, so any interruption
+converges to the state of an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Iterator, Sequence
+
+from rag.embedding import DenseEmbedder, SparseEncoder, load_dense_embedder
+from rag.settings import Settings
+from rag.store import StoreError, VectorStore, open_store
+from rag.types import Chunk, StoredPoint
+from ingest.chunking import ChunkBudget, Chunker
+from ingest.parse import ParseError, parse_file, parse_record
+from ingest.plan import Plan, make_plan
+from ingest.progress import Progress
+from ingest.report import Failure, IngestReport
+from ingest.sources import Source, discover
+
+log = logging.getLogger(__name__)
+UPSERT_BATCH = 512
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    paths: Sequence[str]
+    collection: str
+    include: Sequence[str] = ()
+    exclude: Sequence[str] = ()
+    prune: bool = False
+    dry_run: bool = False
+    strict: bool = False
+    progress: bool | None = None  # None: a bar on a terminal, log lines otherwise
+
+
+@dataclass
+class _Prepared:
+    source: Source
+    doc_hash: str
+    is_new: bool
+    chunks: list[Chunk] = field(default_factory=list)
+    error: str | None = None
+
+
+def chunk_payload(chunk: Chunk) -> dict:
+    m = chunk.metadata
+    return {
+        "doc_id": chunk.doc_id,
+        "text": chunk.text,
+        "source": m.source,
+        "title": m.title,
+        "section_path": list(m.section_path),
+        "pages": list(m.pages),
+        "char_start": m.char_start,
+        "char_end": m.char_end,
+        "chunk_index": m.chunk_index,
+        "chunk_count": m.chunk_count,
+        "content_hash": m.content_hash,
+        "doc_hash": m.doc_hash,
+        "meta": dict(m.extra),
+    }
+
+
+class IngestJob:
+    def __init__(self, settings: Settings, embedder: DenseEmbedder | None = None):
+        self.settings = settings
+        self._embedder = embedder
+
+    @property
+    def embedder(self) -> DenseEmbedder:
+        if self._embedder is None:
+            s = self.settings
+            self._embedder = load_dense_embedder(s.embed_model, s.embed_device, s.embed_batch_size)
+        return self._embedder
+
+    def run(self, options: IngestOptions) -> IngestReport:
+        started = time.perf_counter()
+        report = IngestReport(collection=options.collection, dry_run=options.dry_run)
+        discovery = discover(options.paths, options.include, options.exclude)
+        report.failures.extend(Failure(f.path, f.error) for f in discovery.failures)
+
+        store = self._open(options)
+        try:
+            states = store.document_states() if store is not None else {}
+            plan = make_plan(discovery, states, self.settings, options.prune)
+            report.failures.extend(Failure(f.path, f.error) for f in plan.rejected)
+            report.files.total = len(discovery.sources) + len(discovery.failures)
+            report.files.unchanged = len(plan.unchanged)
+            if options.dry_run:
+                report.files.new, report.files.changed = len(plan.new), len(plan.changed)
+                report.files.pruned = len(plan.prune)
+                report.chunks.deleted = sum(state.points for state in plan.prune)
+            elif not (options.strict and report.failures):
+                assert store is not None
+                self._write(store, plan, options, report)
+                self._prune(store, plan, report)
+            else:
+                report.stopped_early = True
+        finally:
+            if store is not None:
+                store.close()
+        report.files.failed = len(report.failures)
+        report.seconds = round(time.perf_counter() - started, 3)
+        return report
+
+    def _open(self, options: IngestOptions) -> VectorStore | None:
+        if options.dry_run:
+            try:
+                return open_store(self.settings, options.collection)
+            except StoreError as error:
+                if "does not exist" in str(error):
+                    return None  # nothing stored yet: everything found is new
+                raise
+        return open_store(self.settings, options.collection, dimension=self.embedder.dimension)
+
+    # -- writing -----------------------------------------------------------------------------
+    def _write(self, store: VectorStore, plan: Plan, options: IngestOptions, report: IngestReport) -> None:
+        work = [(source, doc_hash, True) for source, doc_hash in plan.new]
+        work += [(source, doc_hash, False) for source, doc_hash in plan.changed]
+        if not work:
+            return
+        embedder = self.embedder
+        sparse = SparseEncoder(self.settings.bm25_avg_len)
+        chunker = Chunker(
+            embedder.count_tokens,
+            ChunkBudget(embedder.max_tokens, self.settings.chunk_tokens, self.settings.chunk_overlap_tokens),
+        )
+        pending: list[_Prepared] = []
+        pending_chunks = 0
+        stop = threading.Event()
+        with Progress(total=len(work), enabled=options.progress, label=options.collection) as progress:
+            for prepared in self._prepare_in_background(work, chunker, stop):
+                if prepared.error is not None:
+                    report.failures.append(Failure(prepared.source.uri, prepared.error))
+                    progress.advance(files=1)
+                    if options.strict:
+                        report.stopped_early = True
+                        stop.set()
+                        break
+                    continue
+                pending.append(prepared)
+                pending_chunks += len(prepared.chunks)
+                if pending_chunks >= self.settings.ingest_batch_chunks:
+                    self._flush(store, pending, embedder, sparse, report, progress)
+                    pending, pending_chunks = [], 0
+            self._flush(store, pending, embedder, sparse, report, progress)
+
+    def _prepare_in_background(
+        self, work: list[tuple[Source, str, bool]], chunker: Chunker, stop: threading.Event
+    ) -> Iterator[_Prepared]:
+        """Parse and chunk on a second thread while this one embeds: torch releases the GIL."""
+        results: queue.Queue = queue.Queue(maxsize=64)
+        done = object()
+
+        def produce() -> None:
+            try:
+                for source, doc_hash, is_new in work:
+                    if stop.is_set():
+                        break
+                    results.put(self._prepare(source, doc_hash, is_new, chunker))
+            finally:
+                results.put(done)
+
+        worker = threading.Thread(target=produce, name="verirag-parse", daemon=True)
+        worker.start()
+        try:
+            while (item := results.get()) is not done:
+                yield item
+        finally:
+            stop.set()
+            while worker.is_alive():  # unblock a producer waiting on a full queue
+                try:
+                    results.get(timeout=0.1)
+                except queue.Empty:
+                    pass
+            worker.join()
+
+    def _prepare(self, source: Source, doc_hash: str, is_new: bool, chunker: Chunker) -> _Prepared:
+        prepared = _Prepared(source, doc_hash, is_new)
+        try:
+            if source.is_record:
+                document = parse_record(source.title or "", source.text or "")
+            else:
+                if source.size == 0:
+                    raise ParseError("the file is empty")
+                document = parse_file(source.path)
+            prepared.chunks = chunker.chunk(document, source.doc_id, source.uri, doc_hash, source.metadata)
+            if not prepared.chunks:
+                raise ParseError("no text could be extracted")
+        except ParseError as error:
+            prepared.error = str(error)
+        except Exception as error:  # one bad document must never stop the batch
+            log.exception("unexpected error on %s", source.uri)
+            prepared.error = f"unexpected error while reading the document ({type(error).__name__}: {error})"
+        return prepared
+
+    def _flush(
+        self,
+        store: VectorStore,
+        documents: list[_Prepared],
+        embedder: DenseEmbedder,
+        sparse: SparseEncoder,
+        report: IngestReport,
+        progress: Progress,
+    ) -> None:
+        if not documents:
+            return
+        chunks = [chunk for document in documents for chunk in document.chunks]
+        texts = [chunk.embedding_text for chunk in chunks]
+        dense = embedder.embed(texts)
+        points = [
+            StoredPoint(chunk.id, vector.tolist(), sparse.embed_document(text), chunk_payload(chunk))
+            for chunk, vector, text in zip(chunks, dense, texts)
+        ]
+        for start in range(0, len(points), UPSERT_BATCH):
+            store.upsert(points[start : start + UPSERT_BATCH])
+        report.chunks.written += len(points)
+        # Every point of these documents is stored now: their stale versions can go.
+        for document in documents:
+            report.chunks.deleted += store.delete_document(document.source.doc_id, keep_hash=document.doc_hash)
+            if document.is_new:
+                report.files.new += 1
+            else:
+                report.files.changed += 1
+        progress.advance(files=len(documents), chunks=len(points))
+
+    def _prune(self, store: VectorStore, plan: Plan, report: IngestReport) -> None:
+        for state in plan.prune:
+            report.chunks.deleted += store.delete_document(state.doc_id)
+            report.files.pruned += 1

@@ -1,0 +1,125 @@
+"""Turn one file into text blocks with page numbers and section paths, using unstructured offline.
+
+Only the ``fast`` PDF strategy is used: ``hi_res`` downloads a layout model at run time. Legacy
+.doc/.ppt need LibreOffice and image OCR needs tesseract (system packages, see README).
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from rag.offline import point_unstructured_at_packaged_spacy_model
+
+log = logging.getLogger(__name__)
+
+# Repeated page furniture and non-text elements add noise to every chunk they touch.
+SKIPPED_CATEGORIES = {"Header", "Footer", "PageBreak", "Image", "PageNumber"}
+
+
+class ParseError(Exception):
+    """The file cannot be ingested; the message says why in words a person understands."""
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    text: str
+    start: int  # offsets into ParsedDocument.text
+    end: int
+    page: int | None
+    section_path: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedDocument:
+    text: str
+    title: str
+    blocks: list[Block]
+
+
+BLOCK_SEPARATOR = "\n\n"
+_prepared = False
+
+
+def _prepare() -> None:
+    global _prepared
+    if not _prepared:
+        point_unstructured_at_packaged_spacy_model()
+        _prepared = True
+
+
+def parse_file(path: Path) -> ParsedDocument:
+    _prepare()
+    from unstructured.partition.auto import partition
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            elements = partition(filename=str(path), strategy="fast", languages=["eng"])
+    except Exception as error:  # unstructured raises anything from ValueError to library errors
+        raise ParseError(explain_parse_error(path, error)) from error
+    document = assemble(elements, fallback_title=path.stem)
+    if not document.text.strip():
+        raise ParseError(
+            "no text could be extracted: the file is empty, or holds only images "
+            "(a scanned PDF needs OCR: install tesseract-ocr and poppler-utils), or its text is "
+            "copy-protected"
+        )
+    return document
+
+
+def assemble(elements: list, fallback_title: str) -> ParsedDocument:
+    """Concatenate element texts; remember where each sits, its page and its section path."""
+    parts: list[str] = []
+    blocks: list[Block] = []
+    sections: list[tuple[int, str]] = []  # (depth, title) stack
+    title = ""
+    offset = 0
+    for element in elements:
+        category = getattr(element, "category", "")
+        text = (getattr(element, "text", "") or "").strip()
+        if category in SKIPPED_CATEGORIES or not text:
+            continue
+        metadata = getattr(element, "metadata", None)
+        if category == "Title":
+            depth = getattr(metadata, "category_depth", None) or 0
+            while sections and sections[-1][0] >= depth:
+                sections.pop()
+            sections.append((depth, text))
+            title = title or text
+        if parts:
+            offset += len(BLOCK_SEPARATOR)
+        parts.append(text)
+        page = getattr(metadata, "page_number", None)
+        blocks.append(Block(text, offset, offset + len(text), page, tuple(s for _, s in sections)))
+        offset += len(text)
+    return ParsedDocument(BLOCK_SEPARATOR.join(parts), title or fallback_title, blocks)
+
+
+def parse_record(title: str, text: str) -> ParsedDocument:
+    """A JSONL corpus record: already text, one block, no pages."""
+    body = text.strip()
+    if not body:
+        raise ParseError('the record\'s "text" is empty')
+    return ParsedDocument(body, title, [Block(body, 0, len(body), None, ())])
+
+
+def explain_parse_error(path: Path, error: Exception) -> str:
+    message = str(error) or type(error).__name__
+    lowered = f"{type(error).__name__} {message}".lower()
+    if "password" in lowered or "encrypt" in lowered:
+        return "the file is password-protected or encrypted; save an unprotected copy and ingest that"
+    if "not supported" in lowered or "unsupported" in lowered or "filetype.unk" in lowered:
+        return (
+            f"unsupported file type ({path.suffix or 'no extension'}): verirag reads PDF, DOCX, PPTX, "
+            "XLSX, HTML, Markdown, TXT, CSV, EML, EPUB, RTF, ODT, RST and ORG"
+        )
+    if "libreoffice" in lowered or "soffice" in lowered:
+        return f"{path.suffix} files need LibreOffice (Debian: libreoffice-writer-nogui); install it or convert the file"
+    if "tesseract" in lowered:
+        return "this file needs OCR; install tesseract-ocr (Debian) or convert it to text first"
+    if any(word in lowered for word in ("eof", "corrupt", "damaged", "invalid", "malformed", "syntax", "badzip", "not a zip")):
+        return f"the file is damaged or not a valid {path.suffix.lstrip('.').upper() or 'document'} ({message[:160]})"
+    return f"could not parse the file ({type(error).__name__}: {message[:200]})"

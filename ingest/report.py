@@ -1,0 +1,73 @@
+"""What an ingest run did, as numbers a person or a CI job can read."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+# Exit codes of `verirag ingest` (documented in the README).
+EXIT_OK = 0
+EXIT_FATAL = 1  # nothing was ingested: bad configuration, store locked, missing path
+EXIT_SOME_FAILED = 3  # the batch finished, some files could not be ingested
+
+
+@dataclass
+class FileCounts:
+    total: int = 0
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    pruned: int = 0
+
+
+@dataclass
+class ChunkCounts:
+    written: int = 0
+    deleted: int = 0
+
+
+@dataclass
+class Failure:
+    path: str
+    error: str
+
+
+@dataclass
+class IngestReport:
+    collection: str
+    dry_run: bool = False
+    files: FileCounts = field(default_factory=FileCounts)
+    chunks: ChunkCounts = field(default_factory=ChunkCounts)
+    failures: list[Failure] = field(default_factory=list)
+    seconds: float = 0.0
+    stopped_early: bool = False  # --strict stopped at the first failure
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_SOME_FAILED if self.failures else EXIT_OK
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["chunks_per_second"] = round(self.chunks.written / self.seconds, 2) if self.seconds else 0.0
+        return data
+
+    def write_json(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+
+    def summary(self) -> str:
+        f, c = self.files, self.chunks
+        verb = "would ingest" if self.dry_run else "ingested"
+        lines = [
+            f"{verb} into {self.collection!r} in {self.seconds:.1f}s: {f.total} documents — "
+            f"{f.new} new, {f.changed} changed, {f.unchanged} unchanged, {f.failed} failed, {f.pruned} pruned",
+            f"chunks: {c.written} written, {c.deleted} deleted"
+            + (f" ({c.written / self.seconds:.1f} chunks/s)" if self.seconds and c.written else ""),
+        ]
+        for failure in self.failures:
+            lines.append(f"  FAILED {failure.path}: {failure.error}")
+        if self.stopped_early:
+            lines.append("stopped at the first failure (--strict); documents after it were not processed")
+        return "\n".join(lines)

@@ -1,0 +1,8 @@
+"""verirag core library: types, settings, embeddings, vector stores (and, later, retrieval,
+prompts, model backends and the verifier). Imports nothing from ingest, api or eval."""
+
+from rag.offline import apply_offline_defaults
+
+apply_offline_defaults()
+
+__version__ = "0.1.0"

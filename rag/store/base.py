@@ -1,0 +1,133 @@
+"""The store protocol and the neutral types both implementations translate from.
+
+Schema, the same in both: a named dense vector (cosine) and a named sparse vector with Qdrant's
+IDF modifier; payload indexes on ``doc_id`` and on the fields filters use.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any, Iterable, Literal, Mapping, Protocol, Sequence
+
+from rag.types import DocumentState, SparseVector, StoredPoint
+
+DENSE_VECTOR = "dense"
+SPARSE_VECTOR = "bm25"
+# Payload fields planning needs; scrolled for every point, so kept small.
+STATE_FIELDS = ["doc_id", "doc_hash", "chunk_count", "source"]
+# Indexed keyword fields (besides user metadata under "meta.").
+KEYWORD_INDEXES = ["doc_id", "source", "doc_hash"]
+INTEGER_INDEXES = ["pages", "chunk_index"]
+
+Fusion = Literal["rrf", "dbsf"]
+
+
+class StoreError(RuntimeError):
+    """A store operation failed; the message names the collection and what to do."""
+
+
+class StoreLockedError(StoreError):
+    """Another process owns the embedded collection."""
+
+
+@dataclass(frozen=True, slots=True)
+class FieldFilter:
+    """``key == value`` (or ``key in values`` for a list); ``negate`` turns it into must-not."""
+
+    key: str
+    value: Any
+    negate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredChunk:
+    id: str
+    score: float
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class CollectionInfo:
+    name: str
+    points: int
+    documents: int
+    backend: str
+
+
+class VectorStore(Protocol):
+    collection: str
+    backend: str
+
+    def upsert(self, points: Sequence[StoredPoint]) -> None: ...
+
+    def delete_document(self, doc_id: str, keep_hash: str | None = None) -> int:
+        """Delete the document's points whose ``doc_hash`` differs from ``keep_hash``
+        (all of them when it is None). Returns how many were deleted."""
+        ...
+
+    def document_states(self) -> dict[str, DocumentState]: ...
+
+    def count(self, filters: Sequence[FieldFilter] = ()) -> int: ...
+
+    def hybrid_query(
+        self,
+        dense: Sequence[float],
+        sparse: SparseVector,
+        limit: int,
+        filters: Sequence[FieldFilter] = (),
+        fusion: Fusion = "rrf",
+        prefetch_limit: int | None = None,
+        score_threshold: float | None = None,
+    ) -> list[ScoredChunk]: ...
+
+    def dense_query(
+        self, dense: Sequence[float], limit: int, filters: Sequence[FieldFilter] = ()
+    ) -> list[ScoredChunk]: ...
+
+    def sparse_query(
+        self, sparse: SparseVector, limit: int, filters: Sequence[FieldFilter] = ()
+    ) -> list[ScoredChunk]: ...
+
+    def chunks_of(self, doc_id: str, chunk_indexes: Iterable[int]) -> list[ScoredChunk]: ...
+
+    def info(self) -> CollectionInfo: ...
+
+    def close(self) -> None: ...
+
+
+def aggregate_states(payloads: Iterable[Mapping[str, Any]]) -> dict[str, DocumentState]:
+    """Fold per-point payloads into per-document states (hash set, point count)."""
+    hashes: dict[str, set[str]] = defaultdict(set)
+    points: dict[str, int] = defaultdict(int)
+    chunk_counts: dict[str, int] = {}
+    sources: dict[str, str] = {}
+    for payload in payloads:
+        doc_id = payload.get("doc_id")
+        if doc_id is None:
+            continue
+        hashes[doc_id].add(str(payload.get("doc_hash", "")))
+        points[doc_id] += 1
+        # With mixed hashes the counts disagree; the plan then rewrites the document anyway.
+        chunk_counts[doc_id] = int(payload.get("chunk_count", -1))
+        sources.setdefault(doc_id, str(payload.get("source", "")))
+    return {
+        doc_id: DocumentState(
+            doc_id=doc_id,
+            doc_hashes=frozenset(hashes[doc_id]),
+            points=points[doc_id],
+            chunk_count=chunk_counts[doc_id],
+            source=sources[doc_id],
+        )
+        for doc_id in hashes
+    }
+
+
+def payload_key(key: str) -> str:
+    """User-facing filter keys → payload paths: core fields stay, the rest live under ``meta``."""
+    core = {"doc_id", "source", "title", "doc_hash", "content_hash", "chunk_index", "pages"}
+    if key == "page":
+        return "pages"
+    if key in core or key.startswith("meta."):
+        return key
+    return f"meta.{key}"

@@ -1,0 +1,65 @@
+"""Core types every layer speaks. Frozen: a chunk or passage never changes after it is made."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkMetadata:
+    source: str  # URI or path the document came from
+    title: str
+    section_path: tuple[str, ...]
+    pages: tuple[int, ...]
+    char_start: int  # span in the document's extracted text
+    char_end: int
+    chunk_index: int
+    chunk_count: int
+    content_hash: str  # sha256 of the chunk text
+    doc_hash: str  # sha256 of the source bytes (plus the pipeline fingerprint)
+    extra: dict[str, Any] = field(default_factory=dict)  # user metadata, filterable
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    id: str  # UUIDv5(doc_id, chunk_index): re-ingesting overwrites, never duplicates
+    doc_id: str
+    text: str
+    metadata: ChunkMetadata
+
+    @property
+    def embedding_text(self) -> str:
+        """What the embedder reads: the title gives a short chunk its context."""
+        header = " / ".join(part for part in (self.metadata.title, *self.metadata.section_path) if part)
+        return f"{header}\n{self.text}" if header else self.text
+
+
+@dataclass(frozen=True, slots=True)
+class SparseVector:
+    indices: tuple[int, ...]
+    values: tuple[float, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPoint:
+    """A chunk ready for the store: the payload is what Qdrant keeps beside the vectors."""
+
+    id: str
+    dense: list[float]
+    sparse: SparseVector
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentState:
+    """What the store holds of one document: enough to plan an incremental ingest."""
+
+    doc_id: str
+    doc_hashes: frozenset[str]
+    points: int
+    chunk_count: int  # as recorded in the payload of its points
+    source: str
+
+    def is_complete(self, doc_hash: str) -> bool:
+        return self.doc_hashes == {doc_hash} and self.points == self.chunk_count
