@@ -129,6 +129,7 @@ class IngestJob:
         work += [(source, doc_hash, False) for source, doc_hash in plan.changed]
         if not work:
             return
+        log.info("writing %d documents into %r", len(work), options.collection)
         embedder = self.embedder
         sparse = SparseEncoder(self.settings.bm25_avg_len)
         chunker = Chunker(

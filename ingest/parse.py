@@ -54,20 +54,67 @@ def parse_file(path: Path) -> ParsedDocument:
     _prepare()
     from unstructured.partition.auto import partition
 
+    options: dict = {"strategy": "fast", "languages": ["eng"]}
+    if path.suffix.lower() in PLAIN_TEXT_SUFFIXES:
+        options["encoding"] = detect_text_encoding(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            elements = partition(filename=str(path), strategy="fast", languages=["eng"])
+            elements = partition(filename=str(path), **options)
     except Exception as error:  # unstructured raises anything from ValueError to library errors
         raise ParseError(explain_parse_error(path, error)) from error
     document = assemble(elements, fallback_title=path.stem)
     if not document.text.strip():
-        raise ParseError(
-            "no text could be extracted: the file is empty, or holds only images "
-            "(a scanned PDF needs OCR: install tesseract-ocr and poppler-utils), or its text is "
-            "copy-protected"
-        )
+        raise ParseError(explain_empty(path))
     return document
+
+
+# unstructured guesses the encoding of plain text from a few bytes and gets short Latin-1 text
+# wrong (windows-1250: "Ébène" → "Ébčne"); these are decoded by our rules instead.
+PLAIN_TEXT_SUFFIXES = {".txt", ".text", ".md", ".markdown", ".csv", ".tsv", ".rst", ".org", ".log"}
+
+
+def detect_text_encoding(path: Path) -> str:
+    """BOM first, then strict UTF-8, then Windows-1252 (a superset of printable Latin-1)."""
+    raw = path.read_bytes()
+    if raw.startswith(b"\xef\xbb\xbf"):
+        return "utf-8-sig"
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    try:
+        raw.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        raw.decode("cp1252")
+        return "cp1252"
+    except UnicodeDecodeError:
+        return "latin-1"  # decodes any byte sequence
+
+
+def explain_empty(path: Path) -> str:
+    """unstructured returns no elements, silently, for every kind of broken PDF: ask pypdf why."""
+    if path.suffix.lower() == ".pdf":
+        from pypdf import PdfReader
+        from pypdf.errors import PdfReadError
+
+        try:
+            reader = PdfReader(str(path))
+            if reader.is_encrypted:
+                return "the PDF is password-protected; save an unprotected copy and ingest that"
+            pages = len(reader.pages)
+        except PdfReadError as error:
+            return f"the PDF is damaged or not a PDF at all ({error}); re-export or re-download it"
+        except Exception as error:  # pypdf raises plain ValueError/KeyError on some damage
+            return f"the PDF is damaged ({type(error).__name__}: {error}); re-export or re-download it"
+        return (
+            f"the PDF has {pages} page(s) but no text layer (a scan or images only); OCR it first, "
+            "or install tesseract-ocr and poppler-utils"
+        )
+    if path.stat().st_size == 0:
+        return "the file is empty"
+    return "no text could be extracted: the file holds no text, or only images"
 
 
 def assemble(elements: list, fallback_title: str) -> ParsedDocument:

@@ -68,7 +68,8 @@ def _register_plugins() -> None:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("httpx", "sentence_transformers", "unstructured", "pdfminer", "transformers"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Parsers log every odd glyph of a PDF as a warning; the job reports what matters per file.
+    for noisy in ("httpx", "sentence_transformers", "unstructured", "pdfminer", "pikepdf", "transformers"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
     _register_plugins()
     app()

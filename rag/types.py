@@ -63,3 +63,42 @@ class DocumentState:
 
     def is_complete(self, doc_hash: str) -> bool:
         return self.doc_hashes == {doc_hash} and self.points == self.chunk_count
+
+
+@dataclass(frozen=True, slots=True)
+class Passage:
+    """A retrieved (and possibly neighbour-expanded) span of one document, labelled [S#]."""
+
+    label: str  # "S1", "S2", … in prompt order
+    doc_id: str
+    text: str
+    source: str
+    title: str
+    section_path: tuple[str, ...]
+    pages: tuple[int, ...]
+    char_start: int
+    char_end: int
+    chunk_indexes: tuple[int, ...]
+    scores: dict[str, float] = field(default_factory=dict)  # dense, sparse, fused, rerank
+
+    @property
+    def page(self) -> int | None:
+        return self.pages[0] if self.pages else None
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    reasoning_tokens: int = 0
+    cache_hit_tokens: int | None = None  # None: the provider does not report it
+    cache_miss_tokens: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Generation:
+    reasoning: str  # may be empty: "no trace" is never an error
+    answer: str
+    usage: Usage
+    finish_reason: str | None
+    model: str  # the profile that actually answered (a fallback may have stepped in)

@@ -47,6 +47,12 @@ class EdgeStore:
     def __init__(self, collections_dir: Path, collection: str, dimension: int | None = None):
         self.collection = validate_collection_name(collection)
         self.directory = Path(collections_dir) / collection
+        if dimension is None and not (self.directory / "shard" / "edge_config.json").exists():
+            # Readers never create collections (not even the folder for the lock file).
+            raise StoreError(
+                f"collection {self.collection!r} does not exist under {self.directory.parent}; "
+                "ingest documents into it first (verirag ingest PATH --collection NAME)"
+            )
         self._lock = DirectoryLock(self.directory, f"collection {collection!r}")
         self._lock.acquire()
         try:
@@ -72,11 +78,7 @@ class EdgeStore:
                 return qe.EdgeShard.load(str(shard_dir))
             except Exception as error:
                 raise StoreError(f"cannot open collection {self.collection!r} at {shard_dir}: {error}") from error
-        if dimension is None:
-            raise StoreError(
-                f"collection {self.collection!r} does not exist under {self.directory.parent}; "
-                "ingest documents into it first (verirag ingest PATH --collection NAME)"
-            )
+        assert dimension is not None  # checked in __init__
         config = qe.EdgeConfig(
             vectors={DENSE_VECTOR: qe.EdgeVectorParams(size=dimension, distance=qe.Distance.Cosine)},
             sparse_vectors={SPARSE_VECTOR: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
