@@ -18,7 +18,7 @@ from typing import Iterator, Sequence
 
 from rag.embedding import DenseEmbedder, SparseEncoder, load_dense_embedder
 from rag.settings import Settings
-from rag.store import StoreError, VectorStore, open_store
+from rag.store import StoreMissingError, VectorStore, open_store
 from rag.types import Chunk, StoredPoint
 from ingest.chunking import ChunkBudget, Chunker
 from ingest.parse import ParseError, parse_file, parse_record
@@ -114,13 +114,13 @@ class IngestJob:
         return report
 
     def _open(self, options: IngestOptions) -> VectorStore | None:
-        if options.dry_run:
-            try:
-                return open_store(self.settings, options.collection)
-            except StoreError as error:
-                if "does not exist" in str(error):
-                    return None  # nothing stored yet: everything found is new
-                raise
+        """Open the collection without loading the model: a run with nothing to write never
+        needs it. Only a collection that does not exist yet needs the model's dimension."""
+        try:
+            return open_store(self.settings, options.collection)
+        except StoreMissingError:
+            if options.dry_run:
+                return None  # nothing stored yet: everything found is new
         return open_store(self.settings, options.collection, dimension=self.embedder.dimension)
 
     # -- writing -----------------------------------------------------------------------------
@@ -131,6 +131,7 @@ class IngestJob:
             return
         log.info("writing %d documents into %r", len(work), options.collection)
         embedder = self.embedder
+        store.check_dimension(embedder.dimension)
         sparse = SparseEncoder(self.settings.bm25_avg_len)
         chunker = Chunker(
             embedder.count_tokens,

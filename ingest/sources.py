@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from rag.ids import sha256_hex
+from rag.store.base import match_value
 
 JSONL_SUFFIX = ".jsonl"
 HASH_BLOCK = 1 << 20
@@ -142,7 +143,9 @@ def _read_corpus(path: Path, sources: list[Source], failures: list[SourceFailure
             doc_id = str(record["id"])
             title = str(record.get("title") or "")
             text = record["text"]
-            metadata = {k: v for k, v in record.items() if k not in {"id", "title", "text", "_id"} and _scalar(v)}
+            metadata = {
+                k: match_value(v) for k, v in record.items() if k not in {"id", "title", "text", "_id"} and _scalar(v)
+            }
             sources.append(
                 Source(
                     doc_id=doc_id,

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 import logging
 from importlib.metadata import entry_points
 
@@ -17,6 +18,7 @@ app = typer.Typer(
     help="Retrieval-augmented answers you can check: ingest documents, ask, verify, evaluate.",
     no_args_is_help=True,
     add_completion=False,
+    pretty_exceptions_show_locals=False,
 )
 
 
@@ -50,7 +52,7 @@ def collections_command(
     except StoreError as error:
         fail(str(error))
     if as_json:
-        typer.echo(json.dumps([info.__dict__ for info in infos], indent=2))
+        typer.echo(json.dumps([asdict(info) for info in infos], indent=2))
         return
     if not infos:
         typer.echo("no collections yet: run `verirag ingest PATH --collection NAME`")

@@ -40,6 +40,9 @@ class DenseEmbedder:
                 "(verirag never downloads models)"
             )
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()  # a weights bar on every start is noise
 
         try:
             self.model = SentenceTransformer(self.model_path, device=device, local_files_only=True)

@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     @field_validator("qdrant_url")
     @classmethod
     def _url_has_scheme(cls, value: str | None) -> str | None:
+        if not value:  # VERIRAG_QDRANT_URL= (empty) is how compose and .env files unset it
+            return None
         if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError(f"VERIRAG_QDRANT_URL must start with http:// or https://, got {value!r}")
         return value or None

@@ -8,6 +8,7 @@ from rag.store.base import (
     ScoredChunk,
     StoreError,
     StoreLockedError,
+    StoreMissingError,
     VectorStore,
 )
 from rag.store.factory import list_collections, open_store
@@ -20,6 +21,7 @@ __all__ = [
     "ScoredChunk",
     "StoreError",
     "StoreLockedError",
+    "StoreMissingError",
     "VectorStore",
     "list_collections",
     "open_store",

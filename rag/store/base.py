@@ -21,10 +21,31 @@ KEYWORD_INDEXES = ["doc_id", "source", "doc_hash"]
 INTEGER_INDEXES = ["pages", "chunk_index"]
 
 Fusion = Literal["rrf", "dbsf"]
+# Reciprocal-rank constant, set explicitly: the engine and the server default to different ones,
+# and the same query must rank the same on both.
+RRF_K = 60
 
 
 class StoreError(RuntimeError):
     """A store operation failed; the message names the collection and what to do."""
+
+
+class StoreMissingError(StoreError):
+    """The collection does not exist (readers never create one)."""
+
+
+def missing_collection(collection: str, where: str) -> StoreMissingError:
+    return StoreMissingError(
+        f"collection {collection!r} does not exist {where}; ingest documents into it first "
+        "(verirag ingest PATH --collection NAME)"
+    )
+
+
+def dimension_mismatch(collection: str, stored: int, wanted: int) -> StoreError:
+    return StoreError(
+        f"collection {collection!r} holds {stored}-d vectors but the configured embedder makes "
+        f"{wanted}-d ones; use another collection, or the model it was built with"
+    )
 
 
 class StoreLockedError(StoreError):
@@ -58,6 +79,10 @@ class CollectionInfo:
 class VectorStore(Protocol):
     collection: str
     backend: str
+
+    def check_dimension(self, dimension: int) -> None:
+        """Raise StoreError when the collection was built for vectors of another size."""
+        ...
 
     def upsert(self, points: Sequence[StoredPoint]) -> None: ...
 
@@ -121,6 +146,24 @@ def aggregate_states(payloads: Iterable[Mapping[str, Any]]) -> dict[str, Documen
         )
         for doc_id in hashes
     }
+
+
+def match_value(value: Any) -> Any:
+    """Booleans are stored and matched as "true"/"false": the embedded engine matches a bool
+    as the integer 1/0, so only strings behave the same in both stores."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [match_value(v) for v in value]
+    return value
+
+
+def stored_payload(payload: dict[str, Any]) -> dict[str, Any]:
+    """The payload as both stores keep it: user metadata booleans as strings (see match_value)."""
+    meta = payload.get("meta")
+    if not meta or not any(isinstance(v, bool) for v in meta.values()):
+        return payload
+    return {**payload, "meta": {k: match_value(v) for k, v in meta.items()}}
 
 
 def payload_key(key: str) -> str:

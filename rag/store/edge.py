@@ -21,8 +21,13 @@ from rag.store.base import (
     Fusion,
     ScoredChunk,
     StoreError,
+    RRF_K,
     aggregate_states,
+    dimension_mismatch,
+    missing_collection,
+    match_value,
     payload_key,
+    stored_payload,
 )
 from rag.ids import chunk_point_id
 from rag.store.lock import DirectoryLock
@@ -47,49 +52,51 @@ class EdgeStore:
     def __init__(self, collections_dir: Path, collection: str, dimension: int | None = None):
         self.collection = validate_collection_name(collection)
         self.directory = Path(collections_dir) / collection
-        if dimension is None and not (self.directory / "shard" / "edge_config.json").exists():
+        self._shard_dir = self.directory / "shard"
+        self._meta_file = self.directory / "collection.json"
+        if dimension is None and not self._exists():
             # Readers never create collections (not even the folder for the lock file).
-            raise StoreError(
-                f"collection {self.collection!r} does not exist under {self.directory.parent}; "
-                "ingest documents into it first (verirag ingest PATH --collection NAME)"
-            )
+            raise missing_collection(collection, f"under {self.directory.parent}")
         self._lock = DirectoryLock(self.directory, f"collection {collection!r}")
         self._lock.acquire()
         try:
-            self._shard = self._open_shard(dimension)
+            if self._exists() and dimension is not None:
+                self.check_dimension(dimension)  # before the engine opens: nothing to undo
+            self._shard = self._load() if self._exists() else self._create(dimension)
         except BaseException:
             self._lock.release()
             raise
         self._indexed = set(self._shard.info().payload_schema)
 
     # -- lifecycle ---------------------------------------------------------------------------
-    def _open_shard(self, dimension: int | None) -> qe.EdgeShard:
-        shard_dir = self.directory / "shard"
-        meta_file = self.directory / "collection.json"
-        if (shard_dir / "edge_config.json").exists():
-            meta = json.loads(meta_file.read_text()) if meta_file.exists() else {}
-            stored = meta.get("dimension")
-            if dimension is not None and stored is not None and stored != dimension:
-                raise StoreError(
-                    f"collection {self.collection!r} holds {stored}-d vectors but the configured "
-                    f"embedder makes {dimension}-d ones; use another collection or the same model"
-                )
-            try:
-                return qe.EdgeShard.load(str(shard_dir))
-            except Exception as error:
-                raise StoreError(f"cannot open collection {self.collection!r} at {shard_dir}: {error}") from error
+    def _exists(self) -> bool:
+        return (self._shard_dir / "edge_config.json").exists()
+
+    def _load(self) -> qe.EdgeShard:
+        try:
+            return qe.EdgeShard.load(str(self._shard_dir))
+        except Exception as error:
+            raise StoreError(f"cannot open collection {self.collection!r} at {self._shard_dir}: {error}") from error
+
+    def _create(self, dimension: int | None) -> qe.EdgeShard:
         assert dimension is not None  # checked in __init__
+        # The size is recorded first: a crash before the shard exists leaves a missing collection.
+        self._meta_file.write_text(json.dumps({"dimension": dimension, "distance": "cosine"}))
         config = qe.EdgeConfig(
             vectors={DENSE_VECTOR: qe.EdgeVectorParams(size=dimension, distance=qe.Distance.Cosine)},
             sparse_vectors={SPARSE_VECTOR: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
         )
-        shard = qe.EdgeShard.create(str(shard_dir), config)
+        shard = qe.EdgeShard.create(str(self._shard_dir), config)
         for field in KEYWORD_INDEXES:
             shard.update(qe.UpdateOperation.create_field_index(field, qe.PayloadSchemaType.Keyword))
         for field in INTEGER_INDEXES:
             shard.update(qe.UpdateOperation.create_field_index(field, qe.PayloadSchemaType.Integer))
-        meta_file.write_text(json.dumps({"dimension": dimension, "distance": "cosine"}))
         return shard
+
+    def check_dimension(self, dimension: int) -> None:
+        stored = json.loads(self._meta_file.read_text()).get("dimension") if self._meta_file.exists() else None
+        if stored is not None and stored != dimension:
+            raise dimension_mismatch(self.collection, stored, dimension)
 
     def close(self) -> None:
         if self._shard is not None:
@@ -118,7 +125,7 @@ class EdgeStore:
                             DENSE_VECTOR: list(map(float, point.dense)),
                             SPARSE_VECTOR: _edge_sparse(point.sparse),
                         },
-                        point.payload,
+                        stored_payload(point.payload),
                     )
                     for point in points
                 ]
@@ -190,7 +197,7 @@ class EdgeStore:
             prefetches.append(
                 qe.Prefetch(limit=depth, query=qe.Query.Nearest(_edge_sparse(sparse), using=SPARSE_VECTOR), filter=edge_filter)
             )
-        fused = qe.Fusion.Rrf(k=60) if fusion == "rrf" else qe.Fusion.Dbsf()
+        fused = qe.Fusion.Rrf(k=RRF_K) if fusion == "rrf" else qe.Fusion.Dbsf()
         hits = self._shard.query(
             qe.QueryRequest(
                 limit=limit,
@@ -233,9 +240,10 @@ def _edge_sparse(vector: SparseVector) -> qe.SparseVector:
 
 def _edge_condition(condition: FieldFilter) -> qe.FieldCondition:
     key = payload_key(condition.key)
-    if isinstance(condition.value, (list, tuple, set, frozenset)):
-        return qe.FieldCondition(key, match=qe.MatchAny(list(condition.value)))
-    return qe.FieldCondition(key, match=qe.MatchValue(condition.value))
+    value = match_value(condition.value)
+    if isinstance(value, list):
+        return qe.FieldCondition(key, match=qe.MatchAny(value))
+    return qe.FieldCondition(key, match=qe.MatchValue(value))
 
 
 def _edge_filter(filters: Sequence[FieldFilter]) -> qe.Filter | None:

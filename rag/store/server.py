@@ -19,8 +19,13 @@ from rag.store.base import (
     Fusion,
     ScoredChunk,
     StoreError,
+    RRF_K,
     aggregate_states,
+    dimension_mismatch,
+    missing_collection,
+    match_value,
     payload_key,
+    stored_payload,
 )
 from rag.store.edge import validate_collection_name
 from rag.types import DocumentState, SparseVector, StoredPoint
@@ -43,11 +48,10 @@ class ServerStore:
                 "and VERIRAG_QDRANT_API_KEY, or unset VERIRAG_QDRANT_URL to use the embedded store"
             ) from error
         if exists:
-            self._check_dimension(dimension)
+            if dimension is not None:
+                self.check_dimension(dimension)
         elif dimension is None:
-            raise StoreError(
-                f"collection {collection!r} does not exist on {where}; ingest documents into it first"
-            )
+            raise missing_collection(collection, f"on {where}")
         else:
             self._create(dimension)
         self._indexed: set[str] = set(KEYWORD_INDEXES + INTEGER_INDEXES)
@@ -63,9 +67,7 @@ class ServerStore:
         for field in INTEGER_INDEXES:
             self.client.create_payload_index(self.collection, field, models.PayloadSchemaType.INTEGER)
 
-    def _check_dimension(self, dimension: int | None) -> None:
-        if dimension is None:
-            return
+    def check_dimension(self, dimension: int) -> None:
         vectors = self.client.get_collection(self.collection).config.params.vectors
         params = vectors.get(DENSE_VECTOR) if isinstance(vectors, dict) else None
         if params is None:
@@ -74,10 +76,7 @@ class ServerStore:
                 "it was not created by verirag; use another collection name"
             )
         if params.size != dimension:
-            raise StoreError(
-                f"collection {self.collection!r} holds {params.size}-d vectors but the configured "
-                f"embedder makes {dimension}-d ones; use another collection or the same model"
-            )
+            raise dimension_mismatch(self.collection, params.size, dimension)
 
     def close(self) -> None:
         self.client.close()
@@ -105,7 +104,7 @@ class ServerStore:
                         DENSE_VECTOR: list(map(float, point.dense)),
                         SPARSE_VECTOR: _client_sparse(point.sparse),
                     },
-                    payload=point.payload,
+                    payload=stored_payload(point.payload),
                 )
                 for point in points
             ],
@@ -165,11 +164,15 @@ class ServerStore:
             prefetch.append(
                 models.Prefetch(query=_client_sparse(sparse), using=SPARSE_VECTOR, limit=depth, filter=client_filter)
             )
-        method = models.Fusion.RRF if fusion == "rrf" else models.Fusion.DBSF
+        fused = (
+            models.RrfQuery(rrf=models.Rrf(k=RRF_K))
+            if fusion == "rrf"
+            else models.FusionQuery(fusion=models.Fusion.DBSF)
+        )
         response = self.client.query_points(
             self.collection,
             prefetch=prefetch,
-            query=models.FusionQuery(fusion=method),
+            query=fused,
             query_filter=client_filter,
             limit=limit,
             with_payload=True,
@@ -207,9 +210,10 @@ def _client_sparse(vector: SparseVector) -> models.SparseVector:
 
 def _client_condition(condition: FieldFilter) -> models.FieldCondition:
     key = payload_key(condition.key)
-    if isinstance(condition.value, (list, tuple, set, frozenset)):
-        return models.FieldCondition(key=key, match=models.MatchAny(any=list(condition.value)))
-    return models.FieldCondition(key=key, match=models.MatchValue(value=condition.value))
+    value = match_value(condition.value)
+    if isinstance(value, list):
+        return models.FieldCondition(key=key, match=models.MatchAny(any=value))
+    return models.FieldCondition(key=key, match=models.MatchValue(value=value))
 
 
 def _client_filter(filters: Sequence[FieldFilter]) -> models.Filter | None:

@@ -149,12 +149,6 @@ def test_qdrant_url_without_http_scheme_is_an_error(config_file, monkeypatch, ur
     assert "http://" in str(raised.value) and url in str(raised.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (rag/settings.py _url_has_scheme): an empty VERIRAG_QDRANT_URL (the usual way to "
-    "unset it in compose/.env files) fails the scheme check before `value or None` can turn it "
-    "into None",
-)
 def test_empty_qdrant_url_means_embedded(config_file, monkeypatch):
     monkeypatch.setenv("VERIRAG_QDRANT_URL", "")
     assert Settings().qdrant_url is None

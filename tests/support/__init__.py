@@ -1,0 +1,1 @@
+"""Test support code that is not a fixture module: loopback servers that speak real wire formats."""
