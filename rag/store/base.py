@@ -148,6 +148,25 @@ def aggregate_states(payloads: Iterable[Mapping[str, Any]]) -> dict[str, Documen
     }
 
 
+def document_filters(doc_id: str, keep_hash: str | None) -> list[FieldFilter]:
+    """The points of ``doc_id`` except those of version ``keep_hash`` (all when it is None)."""
+    conditions = [FieldFilter("doc_id", doc_id)]
+    if keep_hash is not None:
+        conditions.append(FieldFilter("doc_hash", keep_hash, negate=True))
+    return conditions
+
+
+def unindexed_metadata_fields(points: Sequence[StoredPoint], indexed: set[str]) -> list[str]:
+    """Metadata paths (``meta.KEY``) these points carry that have no payload index yet."""
+    fresh: list[str] = []
+    for point in points:
+        for key in point.payload.get("meta", {}):
+            path = f"meta.{key}"
+            if path not in indexed and path not in fresh:
+                fresh.append(path)
+    return fresh
+
+
 def match_value(value: Any) -> Any:
     """Booleans are stored and matched as "true"/"false": the embedded engine matches a bool
     as the integer 1/0, so only strings behave the same in both stores."""

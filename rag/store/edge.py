@@ -24,10 +24,12 @@ from rag.store.base import (
     RRF_K,
     aggregate_states,
     dimension_mismatch,
+    document_filters,
     missing_collection,
     match_value,
     payload_key,
     stored_payload,
+    unindexed_metadata_fields,
 )
 from rag.ids import chunk_point_id
 from rag.store.lock import DirectoryLock
@@ -133,20 +135,12 @@ class EdgeStore:
         )
 
     def _index_metadata_fields(self, points: Sequence[StoredPoint]) -> None:
-        for point in points:
-            for key in point.payload.get("meta", {}):
-                path = f"meta.{key}"
-                if path not in self._indexed:
-                    self._shard.update(
-                        qe.UpdateOperation.create_field_index(path, qe.PayloadSchemaType.Keyword)
-                    )
-                    self._indexed.add(path)
+        for path in unindexed_metadata_fields(points, self._indexed):
+            self._shard.update(qe.UpdateOperation.create_field_index(path, qe.PayloadSchemaType.Keyword))
+            self._indexed.add(path)
 
     def delete_document(self, doc_id: str, keep_hash: str | None = None) -> int:
-        conditions = [FieldFilter("doc_id", doc_id)]
-        if keep_hash is not None:
-            conditions.append(FieldFilter("doc_hash", keep_hash, negate=True))
-        edge_filter = _edge_filter(conditions)
+        edge_filter = _edge_filter(document_filters(doc_id, keep_hash))
         doomed = self._shard.count(qe.CountRequest(exact=True, filter=edge_filter))
         if doomed:
             self._shard.update(qe.UpdateOperation.delete_points_by_filter(edge_filter))

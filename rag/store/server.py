@@ -22,10 +22,12 @@ from rag.store.base import (
     RRF_K,
     aggregate_states,
     dimension_mismatch,
+    document_filters,
     missing_collection,
     match_value,
     payload_key,
     stored_payload,
+    unindexed_metadata_fields,
 )
 from rag.store.edge import validate_collection_name
 from rag.types import DocumentState, SparseVector, StoredPoint
@@ -112,17 +114,12 @@ class ServerStore:
         )
 
     def _index_metadata_fields(self, points: Sequence[StoredPoint]) -> None:
-        for point in points:
-            for key in point.payload.get("meta", {}):
-                path = f"meta.{key}"
-                if path not in self._indexed:
-                    self.client.create_payload_index(self.collection, path, models.PayloadSchemaType.KEYWORD)
-                    self._indexed.add(path)
+        for path in unindexed_metadata_fields(points, self._indexed):
+            self.client.create_payload_index(self.collection, path, models.PayloadSchemaType.KEYWORD)
+            self._indexed.add(path)
 
     def delete_document(self, doc_id: str, keep_hash: str | None = None) -> int:
-        conditions = [FieldFilter("doc_id", doc_id)]
-        if keep_hash is not None:
-            conditions.append(FieldFilter("doc_hash", keep_hash, negate=True))
+        conditions = document_filters(doc_id, keep_hash)
         selector = _client_filter(conditions)
         doomed = self.count(conditions)
         if doomed:
