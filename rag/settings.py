@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
@@ -56,6 +56,14 @@ class Settings(BaseSettings):
     # Ingestion limits.
     max_file_mb: float = Field(100.0, gt=0)
     ingest_batch_chunks: int = Field(256, ge=1, description="Chunks embedded and written together.")
+
+    # Retrieval.
+    retrieval_top_k: int = Field(8, ge=1, le=100, description="Passages a question retrieves.")
+    fusion: Literal["rrf", "dbsf"] = Field("rrf", description="How Qdrant fuses the dense and BM25 rankings.")
+    # Neighbour expansion: a hit grows into adjacent chunks of its section up to this many tokens
+    # (the embedder's tokens). 512 = a full 256-token chunk plus about one neighbour; 0 turns it off.
+    expand_budget_tokens: int = Field(512, ge=0, description="Token cap of one expanded passage (0: no expansion).")
+    reranker_model: str | None = Field(None, description="Local path of a cross-encoder; unset: no reranking.")
 
     @classmethod
     def settings_customise_sources(
