@@ -65,6 +65,17 @@ class Settings(BaseSettings):
     expand_budget_tokens: int = Field(512, ge=0, description="Token cap of one expanded passage (0: no expansion).")
     reranker_model: str | None = Field(None, description="Local path of a cross-encoder; unset: no reranking.")
 
+    # Models (rag.profiles). A profile is data; [profiles.NAME] tables in verirag.toml add new ones or
+    # override fields of a built-in one (extends = "NAME" starts a new profile from an existing one).
+    default_model: str = Field("local", description="Profile used when a request names none.")
+    llama_base_url: str = Field("http://127.0.0.1:8080/v1", description="OpenAI-compatible Llama server (llama.cpp, vLLM, Ollama /v1).")
+    profiles: dict[str, dict] = Field(default_factory=dict, description="User-defined model profiles by name.")
+    # Model backends (rag.backends).
+    llm_threads: int | None = Field(None, ge=1, le=256, description="llama.cpp threads for in-process models; unset: half the CPUs.")
+    llm_retry_base_s: float = Field(0.5, gt=0, description="First retry backoff (exponential, full jitter).")
+    llm_retry_cap_s: float = Field(20.0, gt=0, description="Longest backoff between retries.")
+    llm_retry_after_max_s: float = Field(60.0, ge=0, description="A longer Retry-After hands over to the fallback at once.")
+
     @classmethod
     def settings_customise_sources(
         cls,

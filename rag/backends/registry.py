@@ -1,0 +1,63 @@
+"""Which backend serves a profile: chosen by ``profile.provider``, configured from the settings.
+
+Settings read (each optional: a default applies while the field does not exist):
+``llama_base_url`` (server for ``openai_compatible`` profiles without a base_url of their own),
+``llm_retry_base_s`` (0.5), ``llm_retry_cap_s`` (20), ``llm_retry_after_max_s`` (60) and
+``llm_threads`` (llama.cpp threads for ``local`` profiles; None → half the CPUs).
+
+Backends are shared per configuration, so their HTTP clients and loaded models are reused.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from rag.backends.base import Backend, ModelConfigError
+from rag.backends.openai_compat import OpenAICompatBackend, RetryPolicy
+from rag.profiles import ModelProfile
+
+__all__ = ["backend_for", "clear_backends"]
+
+_BACKENDS: dict[tuple[Any, ...], Backend] = {}
+_LOCK = threading.Lock()
+
+
+def _setting(settings: Any, name: str, default: Any) -> Any:
+    value = getattr(settings, name, None) if settings is not None else None
+    return default if value is None else value
+
+
+def backend_for(profile: ModelProfile, settings: Any = None) -> Backend:
+    """The backend for ``profile``: DeepSeek and OpenAI-compatible servers share one client class."""
+    provider = profile.provider
+    if provider in ("deepseek", "openai_compatible"):
+        retry = RetryPolicy(
+            base_s=float(_setting(settings, "llm_retry_base_s", 0.5)),
+            cap_s=float(_setting(settings, "llm_retry_cap_s", 20.0)),
+            max_retry_after_s=float(_setting(settings, "llm_retry_after_max_s", 60.0)),
+        )
+        base_url = _setting(settings, "llama_base_url", None)
+        key: tuple[Any, ...] = ("openai", retry, base_url)
+        factory = lambda: OpenAICompatBackend(retry=retry, default_base_url=base_url)  # noqa: E731
+    elif provider == "local":
+        from rag.backends.local import LocalBackend, default_threads
+
+        threads = int(_setting(settings, "llm_threads", 0)) or default_threads()
+        key = ("local", threads)
+        factory = lambda: LocalBackend(n_threads=threads)  # noqa: E731
+    else:
+        raise ModelConfigError(
+            f"profile {profile.name!r} has unknown provider {provider!r}; use deepseek, openai_compatible "
+            "or local", profile=profile.name,
+        )
+    with _LOCK:
+        backend = _BACKENDS.get(key)
+        if backend is None:
+            backend = _BACKENDS[key] = factory()
+        return backend
+
+
+def clear_backends() -> None:
+    with _LOCK:
+        _BACKENDS.clear()

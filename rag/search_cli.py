@@ -1,0 +1,116 @@
+"""`verirag search`: what retrieval returns for a question, without asking a model."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import List, Optional
+
+import typer
+
+from rag.embedding import EmbeddingModelError, load_dense_embedder
+from rag.rerank import RerankerError
+from rag.retrieval import FUSIONS, retriever_for
+from rag.store import FieldFilter, StoreError, open_store
+from rag.types import Passage
+
+FILTER_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+SNIPPET_CHARS = 160
+
+
+def parse_filter(text: str) -> FieldFilter:
+    """``KEY=VALUE`` → FieldFilter; all-digit values are integers (``page=3``: pages contains 3)."""
+    key, sep, value = text.partition("=")
+    key = key.strip()
+    if not sep or not FILTER_KEY.match(key) or value == "":
+        raise ValueError(
+            f"invalid filter {text!r}: use KEY=VALUE, e.g. --filter doc_id=abc --filter page=3 --filter lang=en"
+        )
+    return FieldFilter(key, int(value) if value.isdigit() else value)
+
+
+def passage_json(rank: int, passage: Passage) -> dict:
+    return {
+        "rank": rank,
+        "doc_id": passage.doc_id,
+        "source": passage.source,
+        "title": passage.title,
+        "section_path": list(passage.section_path),
+        "page": passage.page,
+        "pages": list(passage.pages),
+        "char_start": passage.char_start,
+        "char_end": passage.char_end,
+        "chunk_indexes": list(passage.chunk_indexes),
+        "score": _score(passage),
+        "scores": passage.scores,
+        "text": passage.text,
+    }
+
+
+def _score(passage: Passage) -> float:
+    """The score the order follows: the reranker's when it ran, the fused one otherwise."""
+    return passage.scores.get("rerank", passage.scores.get("fused", 0.0))
+
+
+def _snippet(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= SNIPPET_CHARS else flat[: SNIPPET_CHARS - 1].rstrip() + "…"
+
+
+def search_command(
+    question: str = typer.Argument(..., help="The question to retrieve passages for."),
+    collection: Optional[str] = typer.Option(None, "--collection", "-c", help="Collection to search (default: VERIRAG_DEFAULT_COLLECTION)."),
+    top_k: Optional[int] = typer.Option(None, "--top-k", "-k", min=1, help="Passages to return (default: VERIRAG_RETRIEVAL_TOP_K)."),
+    filters: List[str] = typer.Option([], "--filter", "-f", help="KEY=VALUE, repeatable (all must hold); page=N matches a page."),
+    fusion: Optional[str] = typer.Option(None, "--fusion", help="rrf or dbsf (default: VERIRAG_FUSION)."),
+    score_threshold: Optional[float] = typer.Option(None, "--score-threshold", help="Drop hits whose fused score is below this."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
+) -> None:
+    """Retrieve passages for a question: hybrid dense + BM25 query, rerank, neighbour expansion."""
+    # Imported here, not at the top: rag.cli may import this module to register the command.
+    from rag.cli import fail, load_settings
+
+    settings = load_settings()
+    try:
+        parsed = [parse_filter(f) for f in filters]
+    except ValueError as error:
+        fail(str(error))
+    if fusion is not None and fusion not in FUSIONS:
+        fail(f"--fusion must be one of {', '.join(FUSIONS)}, got {fusion!r}")
+    if not question.strip():
+        fail("the question is empty")
+    name = collection or settings.default_collection
+    try:
+        store = open_store(settings, name)
+    except StoreError as error:
+        fail(str(error))
+    try:
+        try:
+            embedder = load_dense_embedder(settings.embed_model, settings.embed_device, settings.embed_batch_size)
+            store.check_dimension(embedder.dimension)
+            retriever = retriever_for(settings, store, embedder)
+            passages = retriever.retrieve(
+                question,
+                top_k=top_k or settings.retrieval_top_k,
+                filters=parsed,
+                fusion=fusion or settings.fusion,
+                score_threshold=score_threshold,
+            )
+        except (StoreError, EmbeddingModelError, RerankerError) as error:
+            fail(str(error))
+    finally:
+        store.close()
+    if as_json:
+        typer.echo(json.dumps([passage_json(rank, p) for rank, p in enumerate(passages, 1)], indent=2, ensure_ascii=False))
+        return
+    if not passages:
+        typer.echo("no passages matched")
+        return
+    for rank, passage in enumerate(passages, 1):
+        page = f"p.{passage.page}" if passage.page is not None else "p.-"
+        typer.echo(f"{rank:>2}. {passage.doc_id}  {passage.source}  {page}  score={_score(passage):.4f}")
+        typer.echo(f"    {_snippet(passage.text)}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("search")(search_command)
