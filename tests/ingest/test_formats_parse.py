@@ -190,15 +190,14 @@ def test_latin1_parses_with_an_encoding_warning(partition, bad_files):
     assert "during the winter months" in _text(elements)
 
 
-@pytest.mark.filterwarnings("ignore:The file encoding was inferred")
-@pytest.mark.xfail(
-    reason="charset_normalizer guesses windows-1250 for short English text with a few Latin-1 "
-    "accents: 'Ébène' comes out as 'Ébčne'",
-    strict=False,
-)
-def test_latin1_accents_survive_detection(partition, bad_files):
-    elements = partition(filename=str(bad_files["latin1"]), strategy="fast")
-    assert normalize(BAD_FACTS["latin1"]) in _text(elements)
+def test_latin1_is_decoded_by_our_detection_not_unstructured_guess(bad_files):
+    """unstructured's own guess (charset_normalizer) reads this short Latin-1 text as
+    windows-1250 ('Ébène' → 'Ébčne'); ingest.parse decides the encoding itself."""
+    from ingest.parse import detect_text_encoding
+
+    encoding = detect_text_encoding(bad_files["latin1"])
+    assert encoding == "cp1252"
+    assert BAD_FACTS["latin1"] in bad_files["latin1"].read_bytes().decode(encoding)
 
 
 def test_latin1_accents_survive_with_explicit_encoding(partition, bad_files):
