@@ -24,10 +24,8 @@ Profile ``extra`` keys read here: ``extra_body`` (dict merged into every request
 
 from __future__ import annotations
 
-import email.utils
 import json
 import logging
-import math
 import os
 import random
 import threading
@@ -52,6 +50,7 @@ from rag.backends.base import (
     prepare_history,
     where,
 )
+from rag.backends.retry import RETRY_STATUSES, RetryPolicy, parse_retry_after
 from rag.profiles import ModelProfile
 from rag.reasoning import REASONING_FIELDS, StreamSplitter, collect, normalise_message, usage_from_response
 from rag.types import Generation, Usage
@@ -73,23 +72,8 @@ DEEPSEEK_TOP_UP_PAGE = "https://platform.deepseek.com/top_up"
 DEFAULT_KEY_ENV = {"deepseek": "DEEPSEEK_API_KEY"}
 # Local servers (llama.cpp, vLLM without --api-key, Ollama) accept any key; the SDK insists on one.
 NO_KEY = "sk-no-key-required"
-RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 AUTH_STATUSES = frozenset({401, 403})
 _SERVER_TEXT_LIMIT = 300
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Backoff between attempts; the number of attempts is ``1 + profile.max_retries``."""
-
-    base_s: float = 0.5
-    cap_s: float = 20.0
-    # A server asking for a longer wait than this is treated as unavailable now (fallback steps in).
-    max_retry_after_s: float = 60.0
-
-    def backoff(self, retry: int, rng: random.Random) -> float:
-        """Full jitter: uniform in [0, min(cap, base * 2**retry)] for the ``retry``-th retry (0-based)."""
-        return rng.uniform(0.0, min(self.cap_s, self.base_s * (2.0 ** retry)))
 
 
 def thinking_enabled(profile: ModelProfile) -> bool:
@@ -97,35 +81,6 @@ def thinking_enabled(profile: ModelProfile) -> bool:
     if profile.thinking is not None:
         return bool(profile.thinking)
     return profile.provider == "deepseek"
-
-
-def parse_retry_after(headers: Mapping[str, str] | None, *, now: float | None = None) -> float | None:
-    """Seconds to wait from ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date); None if absent."""
-    if not headers:
-        return None
-    value = headers.get("retry-after-ms")
-    if value:
-        try:
-            seconds = float(value) / 1000.0
-            if math.isfinite(seconds):
-                return max(0.0, seconds)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-        return max(0.0, seconds) if math.isfinite(seconds) else None
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when is None:
-        return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 @dataclass
