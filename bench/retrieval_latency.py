@@ -57,6 +57,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.common import emit  # noqa: E402  (needs the repository root on sys.path)
+
 import numpy as np  # noqa: E402
 
 DEFAULT_DATASET = "/work/shared/datasets/scifact"
@@ -274,7 +276,7 @@ def run(args: argparse.Namespace) -> dict:
     from rag.embedding import SparseEncoder, load_dense_embedder
     from rag.settings import Settings
 
-    from bench.ingest_throughput import machine_info, model_label
+    from bench.common import machine_info, model_label
 
     dataset = Path(args.dataset).expanduser().resolve()
     settings = Settings()
@@ -504,17 +506,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.local_queries is not None and args.local_queries < 0:
         parser.error("--local-queries must be 0 or more")
 
-    result = run(args)
-    text = json.dumps(result, indent=2, ensure_ascii=False)
-    print(text)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n", encoding="utf-8")
-    markdown = render_markdown(result)
-    if args.markdown is not None:
-        args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text(markdown, encoding="utf-8")
-    print(markdown, file=sys.stderr)
+    emit(run(args), render_markdown, args.out, args.markdown)
     return 0
 
 

@@ -46,6 +46,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.common import emit  # noqa: E402  (needs the repository root on sys.path)
+
 DEFAULT_DATASET = "/work/shared/datasets/scifact"
 DEFAULT_DATA_DIR = ROOT / "bench" / "out" / "scifact-data"
 METHODS = ("dense", "bm25", "hybrid-rrf", "hybrid-dbsf")
@@ -240,7 +242,7 @@ def run(args: argparse.Namespace) -> dict:
     from rag.settings import Settings
     from rag.store import open_store
 
-    from bench.ingest_throughput import machine_info, model_label
+    from bench.common import machine_info, model_label
 
     dataset = Path(args.dataset).expanduser().resolve()
     corpus_path = dataset / "corpus.jsonl"
@@ -485,17 +487,7 @@ def main(argv: list[str] | None = None) -> int:
         if value is not None and value < 1:
             parser.error(f"--{flag.replace('_', '-')} must be at least 1")
 
-    result = run(args)
-    text = json.dumps(result, indent=2, ensure_ascii=False)
-    print(text)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n", encoding="utf-8")
-    markdown = render_markdown(result)
-    if args.markdown is not None:
-        args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text(markdown, encoding="utf-8")
-    print(markdown, file=sys.stderr)
+    emit(run(args), render_markdown, args.out, args.markdown)
     return 0
 
 

@@ -64,7 +64,7 @@ class AnswerResult:
                 for c in self.citations
             ],
             "unknown_citations": self.unknown_citations,
-            "passages": [passage_dict(p) for p in self.passages],
+            "passages": [p.to_dict() for p in self.passages],
             "usage": usage_dict(self.usage),
             "cost_usd": round(self.cost_usd, 6),
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
@@ -82,22 +82,6 @@ def usage_dict(usage: Usage) -> dict:
         "reasoning_tokens": usage.reasoning_tokens,
         "cache_hit_tokens": usage.cache_hit_tokens,
         "cache_miss_tokens": usage.cache_miss_tokens,
-    }
-
-
-def passage_dict(passage: Passage) -> dict:
-    return {
-        "label": passage.label,
-        "doc_id": passage.doc_id,
-        "source": passage.source,
-        "title": passage.title,
-        "section_path": list(passage.section_path),
-        "page": passage.page,
-        "pages": list(passage.pages),
-        "char_start": passage.char_start,
-        "char_end": passage.char_end,
-        "text": passage.text,
-        "scores": dict(passage.scores),
     }
 
 

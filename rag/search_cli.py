@@ -30,21 +30,7 @@ def parse_filter(text: str) -> FieldFilter:
 
 
 def passage_json(rank: int, passage: Passage) -> dict:
-    return {
-        "rank": rank,
-        "doc_id": passage.doc_id,
-        "source": passage.source,
-        "title": passage.title,
-        "section_path": list(passage.section_path),
-        "page": passage.page,
-        "pages": list(passage.pages),
-        "char_start": passage.char_start,
-        "char_end": passage.char_end,
-        "chunk_indexes": list(passage.chunk_indexes),
-        "score": _score(passage),
-        "scores": passage.scores,
-        "text": passage.text,
-    }
+    return {"rank": rank, **passage.to_dict(), "score": _score(passage)}
 
 
 def _score(passage: Passage) -> float:

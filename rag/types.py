@@ -85,6 +85,23 @@ class Passage:
     def page(self) -> int | None:
         return self.pages[0] if self.pages else None
 
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape every command and endpoint prints a passage in."""
+        return {
+            "label": self.label,
+            "doc_id": self.doc_id,
+            "source": self.source,
+            "title": self.title,
+            "section_path": list(self.section_path),
+            "page": self.page,
+            "pages": list(self.pages),
+            "char_start": self.char_start,
+            "char_end": self.char_end,
+            "chunk_indexes": list(self.chunk_indexes),
+            "scores": dict(self.scores),
+            "text": self.text,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class Usage:
