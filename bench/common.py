@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+import rag  # noqa: F401  (the project's offline environment, before any model library loads)
+
 
 def machine_info() -> dict:
     import torch

@@ -12,8 +12,8 @@ from rag.embedding import EmbeddingModelError
 from rag.pipeline import AnswerRequest, AnswerResult, Pipeline
 from rag.profiles import ProfileError
 from rag.prompts import PromptTooLongError
-from rag.search_cli import parse_filter
-from rag.store import StoreError, open_store
+from rag.search_cli import filters_or_fail, open_collection_or_fail
+from rag.store import StoreError
 
 
 def ask_command(
@@ -29,15 +29,8 @@ def ask_command(
     from rag.cli import fail, load_settings
 
     settings = load_settings()
-    try:
-        parsed = [parse_filter(f) for f in filters]
-    except ValueError as error:
-        fail(str(error))
-    request = AnswerRequest(question=question, model=model, top_k=top_k, filters=parsed)
-    try:
-        store = open_store(settings, collection or settings.default_collection)
-    except StoreError as error:
-        fail(str(error))
+    request = AnswerRequest(question=question, model=model, top_k=top_k, filters=filters_or_fail(filters))
+    store = open_collection_or_fail(settings, collection)
     try:
         result = Pipeline(settings, store).answer(request)
     except (ModelError, ProfileError, PromptTooLongError, EmbeddingModelError, StoreError, ValueError) as error:

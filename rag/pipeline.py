@@ -102,9 +102,7 @@ class Pipeline:
         self.verifier = verifier
 
     def profile(self, name: str | None) -> ModelProfile:
-        return resolve_profile(name, self.settings)
-
-    def _resolve(self, name: str) -> ModelProfile:
+        """The named profile (the default model for None), as the settings define it."""
         return resolve_profile(name, self.settings)
 
     def retrieve(self, request: AnswerRequest) -> list[Passage]:
@@ -127,7 +125,7 @@ class Pipeline:
         prompt = self.prompt(request, passages, profile)
         started = time.perf_counter()
         generation = generate_with_fallback(
-            profile.name, self._resolve, partial(backend_for, settings=self.settings), prompt.messages
+            profile.name, self.profile, partial(backend_for, settings=self.settings), prompt.messages
         )
         timings["generate"] = time.perf_counter() - started
         return self._finish(request, prompt, generation, timings)
@@ -144,7 +142,7 @@ class Pipeline:
         started = time.perf_counter()
         generation: Generation | None = None
         for kind, payload in stream_with_fallback(
-            profile.name, self._resolve, partial(backend_for, settings=self.settings), prompt.messages
+            profile.name, self.profile, partial(backend_for, settings=self.settings), prompt.messages
         ):
             if kind == "done":
                 generation = payload
@@ -161,7 +159,7 @@ class Pipeline:
             started = time.perf_counter()
             verdict = self.verifier.verify(request.question, prompt.passages, generation)
             timings["verify"] = time.perf_counter() - started
-        answered_by = self._resolve(generation.model) if generation.model else self.profile(request.model)
+        answered_by = self.profile(generation.model) if generation.model else self.profile(request.model)
         return AnswerResult(
             question=request.question,
             answer=generation.answer,

@@ -29,6 +29,28 @@ def parse_filter(text: str) -> FieldFilter:
     return FieldFilter(key, int(value) if value.isdigit() else value)
 
 
+def filters_or_fail(texts: List[str]) -> list[FieldFilter]:
+    """--filter values parsed, or the command ends with the parse error."""
+    from rag.cli import fail
+
+    try:
+        return [parse_filter(text) for text in texts]
+    except ValueError as error:
+        fail(str(error))
+        raise  # unreachable: fail exits
+
+
+def open_collection_or_fail(settings, collection: Optional[str]):
+    """The named (or default) collection, opened for reading, or the command ends with why not."""
+    from rag.cli import fail
+
+    try:
+        return open_store(settings, collection or settings.default_collection)
+    except StoreError as error:
+        fail(str(error))
+        raise  # unreachable: fail exits
+
+
 def passage_json(rank: int, passage: Passage) -> dict:
     return {"rank": rank, **passage.to_dict(), "score": _score(passage)}
 
@@ -57,19 +79,12 @@ def search_command(
     from rag.cli import fail, load_settings
 
     settings = load_settings()
-    try:
-        parsed = [parse_filter(f) for f in filters]
-    except ValueError as error:
-        fail(str(error))
+    parsed = filters_or_fail(filters)
     if fusion is not None and fusion not in FUSIONS:
         fail(f"--fusion must be one of {', '.join(FUSIONS)}, got {fusion!r}")
     if not question.strip():
         fail("the question is empty")
-    name = collection or settings.default_collection
-    try:
-        store = open_store(settings, name)
-    except StoreError as error:
-        fail(str(error))
+    store = open_collection_or_fail(settings, collection)
     try:
         try:
             embedder = load_dense_embedder(settings.embed_model, settings.embed_device, settings.embed_batch_size)
