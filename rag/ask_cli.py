@@ -9,7 +9,7 @@ import typer
 
 from rag.backends import ModelError
 from rag.embedding import EmbeddingModelError
-from rag.pipeline import AnswerRequest, AnswerResult, Pipeline
+from rag.pipeline import AnswerRequest, AnswerResult, pipeline_for
 from rag.profiles import ProfileError
 from rag.prompts import PromptTooLongError
 from rag.search_cli import filters_or_fail, open_collection_or_fail
@@ -24,15 +24,27 @@ def ask_command(
     filters: List[str] = typer.Option([], "--filter", help="KEY=VALUE metadata filter (repeatable)."),
     show_reasoning: bool = typer.Option(False, "--show-reasoning", help="Print the model's reasoning trace."),
     as_json: bool = typer.Option(False, "--json", help="Print the whole result as JSON."),
+    verify: Optional[str] = typer.Option(
+        None, "--verify", help="Verdict policy: accept, flag, retry or abstain (default: VERIRAG_VERIFY_POLICY)."
+    ),
+    judge: Optional[str] = typer.Option(
+        None, "--judge", help="LLM judge: off, uncertain or always (default: VERIRAG_VERIFY_JUDGE)."
+    ),
+    judge_model: Optional[str] = typer.Option(None, "--judge-model", help="Profile the LLM judge uses."),
 ) -> None:
-    """Answer a question from a collection, citing the sources [S#] by document and page."""
+    """Answer a question from a collection, citing the sources [S#], and check the answer claim by claim."""
     from rag.cli import fail, load_settings
 
     settings = load_settings()
-    request = AnswerRequest(question=question, model=model, top_k=top_k, filters=filters_or_fail(filters))
+    try:
+        settings = settings.with_overrides(verify_judge=judge, verify_judge_model=judge_model)
+    except ValueError as error:
+        fail(f"invalid option: {error}")
+    request = AnswerRequest(question=question, model=model, top_k=top_k, filters=filters_or_fail(filters),
+                            verify=verify)
     store = open_collection_or_fail(settings, collection)
     try:
-        result = Pipeline(settings, store).answer(request)
+        result = pipeline_for(settings, store).answer(request)
     except (ModelError, ProfileError, PromptTooLongError, EmbeddingModelError, StoreError, ValueError) as error:
         fail(str(error))
     finally:
@@ -57,13 +69,46 @@ def render_text(result: AnswerResult, show_reasoning: bool) -> str:
         lines.append("Sources: none cited")
     if result.unknown_citations:
         lines.append(f"  cited but never given: {', '.join(result.unknown_citations)}")
+    if result.verdict is not None:
+        lines += ["", *render_verdict(result)]
     t = result.timings
     lines.append(
         f"\nmodel {result.model} · {result.usage.prompt_tokens} prompt + {result.usage.completion_tokens} "
         f"completion tokens · retrieve {t.get('retrieve', 0):.2f}s · generate {t.get('generate', 0):.2f}s"
+        + (f" · verify {t['verify']:.2f}s" if "verify" in t else "")
         + (f" · ${result.cost_usd:.4f}" if result.cost_usd else "")
     )
     return "\n".join(lines)
+
+
+def render_verdict(result: AnswerResult) -> list[str]:
+    """The per-claim table (claim, status, source, evidence) and the verdict with the policy's action."""
+    verdict = result.verdict
+    assert verdict is not None
+    rows = [("claim", "status", "source", "evidence")]
+    for check in verdict.claims:
+        status = check.status.replace("_", " ") + (f" ({check.citation_issue})" if check.citation_issue else "")
+        if check.status != "not_checkable":
+            status += f" · {check.judge} {check.confidence:.2f}"
+        source = check.evidence.label if check.evidence else "-"
+        origin = "trace: " if check.origin == "trace" else ""
+        rows.append((origin + _clip(check.text, 60), status, source, _clip(check.evidence.text, 60) if check.evidence else ""))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    lines = ["Verification:"]
+    for row in rows:
+        lines.append("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[3])
+    lines.append(f"Verdict: {verdict.label.replace('_', ' ')} (score {verdict.score:.2f}) · policy: {verdict.policy_action}")
+    if result.replaced_answer is not None:
+        lines.append(f"  the model answered: {_clip(result.replaced_answer, 200)}")
+    if verdict.previous is not None:
+        lines.append(f"  other attempt: {verdict.previous.label.replace('_', ' ')} (score {verdict.previous.score:.2f})")
+    lines += [f"  ! {warning}" for warning in verdict.warnings]
+    return lines
+
+
+def _clip(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def register(app: typer.Typer) -> None:

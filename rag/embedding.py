@@ -9,6 +9,7 @@ server index exactly the same terms.
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
@@ -78,7 +79,7 @@ class DenseEmbedder:
         so one large call batches similar lengths together (less padding)."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        with self._lock:
+        with self._lock, _threads_for(len(texts)):
             vectors = self.model.encode(
                 list(texts),
                 batch_size=self.batch_size,
@@ -90,6 +91,28 @@ class DenseEmbedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         return self.embed([text])[0]
+
+
+# A query or a verifier call embeds a handful of short texts. Spread over several torch threads, such a
+# call waits on the slowest thread: when another process holds a core that is 20× slower (0.93 s vs
+# 0.05 s for five sentences on the 2-core machine, see docs/benchmarks.md). Small calls run on one thread;
+# ingestion batches keep them all.
+SMALL_CALL_TEXTS = 16
+
+
+@contextmanager
+def _threads_for(count: int):
+    import torch
+
+    before = torch.get_num_threads()
+    if count > SMALL_CALL_TEXTS or before == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _untruncated_copy(backend):

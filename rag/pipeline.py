@@ -1,6 +1,8 @@
-"""One question, start to finish: retrieve → prompt → generate → (verify) → result.
+"""One question, start to finish: retrieve → prompt → generate → verify → policy → result.
 
-The verifier plugs in through :class:`Verifier`; without one the result carries no verdict.
+The verifier plugs in through :class:`Verifier` (``pipeline_for`` wires the configured one); without one
+the result carries no verdict. The verdict policy (``rag.verify.policy``) runs here because a retry needs
+the model: accept, flag (warnings), retry once with the verifier's feedback, or abstain.
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ from rag.retrieval import Retriever, retriever_for
 from rag.settings import Settings
 from rag.store import FieldFilter, VectorStore
 from rag.types import Generation, Passage, Usage
+from rag.verify.policy import abstention_text, better, check_policy, feedback_message, fully_supported, warnings_for
+from rag.verify.verdict import Verdict
 
 
 class Verifier(Protocol):
-    def verify(self, question: str, passages: Sequence[Passage], generation: Generation) -> Any: ...
+    def verify(self, question: str, passages: Sequence[Passage], generation: Generation) -> Verdict: ...
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,7 @@ class AnswerRequest:
     filters: Sequence[FieldFilter] = ()
     fusion: str | None = None
     history: Sequence[Mapping[str, Any]] = ()  # earlier turns, OpenAI chat format
+    verify: str | None = None  # verdict policy: accept | flag | retry | abstain; None → settings.verify_policy
 
 
 @dataclass
@@ -50,7 +55,8 @@ class AnswerResult:
     prompt_tokens_estimate: int = 0
     passages_dropped: int = 0
     finish_reason: str | None = None
-    verdict: Any = None
+    verdict: Verdict | None = None
+    replaced_answer: str | None = None  # the model's answer when the abstain policy replaced it
 
     def to_dict(self, include_reasoning: bool = True) -> dict:
         return {
@@ -71,7 +77,8 @@ class AnswerResult:
             "prompt_tokens_estimate": self.prompt_tokens_estimate,
             "passages_dropped": self.passages_dropped,
             "finish_reason": self.finish_reason,
-            "verdict": self.verdict.to_dict() if hasattr(self.verdict, "to_dict") else self.verdict,
+            "verdict": self.verdict.to_dict() if self.verdict is not None else None,
+            "replaced_answer": self.replaced_answer,
         }
 
 
@@ -116,7 +123,11 @@ class Pipeline:
     def prompt(self, request: AnswerRequest, passages: list[Passage], profile: ModelProfile) -> Prompt:
         return build_prompt(profile, passages, request.question, request.history)
 
+    def policy(self, request: AnswerRequest) -> str:
+        return check_policy(request.verify or self.settings.verify_policy)
+
     def answer(self, request: AnswerRequest) -> AnswerResult:
+        self.policy(request)  # a bad policy fails before any work
         timings: dict[str, float] = {}
         started = time.perf_counter()
         passages = self.retrieve(request)
@@ -131,7 +142,10 @@ class Pipeline:
         return self._finish(request, prompt, generation, timings)
 
     def stream(self, request: AnswerRequest) -> Iterator[tuple[str, Any]]:
-        """Events: ("retrieval", passages) → ("reasoning", text)… → ("answer", text)… → ("done", result)."""
+        """Events: ("retrieval", passages) → ("reasoning", text)… → ("answer", text)… → ("verification",
+        verdict) when a verifier is set → ("done", result). A retry or an abstention replaces the streamed
+        answer: the result in "done" is the one to keep."""
+        self.policy(request)
         timings: dict[str, float] = {}
         started = time.perf_counter()
         passages = self.retrieve(request)
@@ -150,15 +164,55 @@ class Pipeline:
                 yield kind, payload
         timings["generate"] = time.perf_counter() - started
         assert generation is not None, "a backend stream always ends with done"
-        yield "done", self._finish(request, prompt, generation, timings)
+        result = self._finish(request, prompt, generation, timings)
+        if result.verdict is not None:
+            yield "verification", result.verdict
+        yield "done", result
+
+    def _verify_and_act(
+        self, request: AnswerRequest, prompt: Prompt, generation: Generation, timings: dict
+    ) -> tuple[Generation, Verdict, str | None]:
+        """(the generation to return, its verdict with the policy's action, the replaced answer if any)."""
+        assert self.verifier is not None
+        policy = self.policy(request)
+        started = time.perf_counter()
+        verdict = self.verifier.verify(request.question, prompt.passages, generation)
+        timings["verify"] = time.perf_counter() - started
+        if fully_supported(verdict) or policy == "accept":
+            return generation, verdict.with_policy("accept", warnings_for(verdict) if policy != "accept" else ()), None
+        if policy == "flag":
+            return generation, verdict.with_policy("flag", warnings_for(verdict)), None
+        if policy == "abstain":
+            if verdict.label != "unsupported":
+                return generation, verdict.with_policy("flag", warnings_for(verdict)), None
+            text = abstention_text(verdict, prompt.passages)
+            replaced = Generation(generation.reasoning, text, generation.usage, generation.finish_reason, generation.model)
+            return replaced, verdict.with_policy("abstain", warnings_for(verdict)), generation.answer
+        # retry: once, with the verifier's findings; keep the better answer, record both verdicts.
+        messages = [*prompt.messages, {"role": "assistant", "content": generation.answer},
+                    {"role": "user", "content": feedback_message(verdict)}]
+        started = time.perf_counter()
+        second = generate_with_fallback(
+            generation.model or request.model or self.settings.default_model, self.profile,
+            partial(backend_for, settings=self.settings), messages,
+        )
+        timings["retry_generate"] = time.perf_counter() - started
+        started = time.perf_counter()
+        second_verdict = self.verifier.verify(request.question, prompt.passages, second)
+        timings["retry_verify"] = time.perf_counter() - started
+        both = add_usage(generation.usage, second.usage)
+        if better(verdict, second_verdict):
+            kept = Generation(second.reasoning, second.answer, both, second.finish_reason, second.model)
+            return kept, second_verdict.with_policy("retry", warnings_for(second_verdict), previous=verdict), None
+        kept = Generation(generation.reasoning, generation.answer, both, generation.finish_reason, generation.model)
+        return kept, verdict.with_policy("retry", warnings_for(verdict), previous=second_verdict), None
 
     def _finish(self, request: AnswerRequest, prompt: Prompt, generation: Generation, timings: dict) -> AnswerResult:
-        citations, unknown = resolve_citations(generation.answer, prompt.passages)
         verdict = None
+        replaced = None
         if self.verifier is not None:
-            started = time.perf_counter()
-            verdict = self.verifier.verify(request.question, prompt.passages, generation)
-            timings["verify"] = time.perf_counter() - started
+            generation, verdict, replaced = self._verify_and_act(request, prompt, generation, timings)
+        citations, unknown = resolve_citations(generation.answer, prompt.passages)
         answered_by = self.profile(generation.model) if generation.model else self.profile(request.model)
         return AnswerResult(
             question=request.question,
@@ -175,4 +229,22 @@ class Pipeline:
             passages_dropped=prompt.dropped,
             finish_reason=generation.finish_reason,
             verdict=verdict,
+            replaced_answer=replaced,
         )
+
+
+def add_usage(a: Usage, b: Usage) -> Usage:
+    def both(x: int | None, y: int | None) -> int | None:
+        return None if x is None and y is None else (x or 0) + (y or 0)
+
+    return Usage(a.prompt_tokens + b.prompt_tokens, a.completion_tokens + b.completion_tokens,
+                 a.reasoning_tokens + b.reasoning_tokens, both(a.cache_hit_tokens, b.cache_hit_tokens),
+                 both(a.cache_miss_tokens, b.cache_miss_tokens))
+
+
+def pipeline_for(settings: Settings, store: VectorStore, embedder: DenseEmbedder | None = None) -> Pipeline:
+    """The pipeline the settings describe: retrieval, the configured models and the verifier."""
+    from rag.verify.verifier import verifier_for
+
+    retriever = retriever_for(settings, store, embedder)
+    return Pipeline(settings, store, verifier=verifier_for(settings, retriever.embedder), retriever=retriever)

@@ -76,6 +76,17 @@ class Settings(BaseSettings):
     llm_retry_cap_s: float = Field(20.0, gt=0, description="Longest backoff between retries.")
     llm_retry_after_max_s: float = Field(60.0, ge=0, description="A longer Retry-After hands over to the fallback at once.")
 
+    # The verifier (rag.verify): every answer is checked claim by claim against its passages.
+    verify_policy: Literal["accept", "flag", "retry", "abstain"] = Field(
+        "flag", description="What to do with the verdict: return it, warn, retry once, or abstain."
+    )
+    verify_judge: Literal["off", "uncertain", "always"] = Field(
+        "uncertain", description="When the LLM judge runs: never, only where the cheap judges are unsure, always."
+    )
+    verify_judge_model: str | None = Field(None, description="Profile the LLM judge uses; unset: the answering model.")
+    verify_supported_score: float = Field(0.8, ge=0, le=1, description="Verdict score at or above which an answer is supported.")
+    verify_unsupported_score: float = Field(0.5, ge=0, le=1, description="Verdict score below which an answer is unsupported.")
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -103,6 +114,15 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"chunk_overlap_tokens ({self.chunk_overlap_tokens}) must be smaller than "
                 f"chunk_tokens ({self.chunk_tokens})"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _verify_thresholds_ordered(self) -> "Settings":
+        if self.verify_unsupported_score > self.verify_supported_score:
+            raise ValueError(
+                f"verify_unsupported_score ({self.verify_unsupported_score}) must not exceed "
+                f"verify_supported_score ({self.verify_supported_score})"
             )
         return self
 

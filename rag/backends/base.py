@@ -40,9 +40,11 @@ StreamEvent = Union[DeltaEvent, DoneEvent]
 @runtime_checkable
 class Backend(Protocol):
     def generate(
-        self, profile: ModelProfile, messages: Sequence[Message], *, max_tokens: int | None = None
+        self, profile: ModelProfile, messages: Sequence[Message], *, max_tokens: int | None = None,
+        json_output: bool = False,
     ) -> Generation:
-        """One whole answer. ``max_tokens`` None → ``profile.max_output_tokens``."""
+        """One whole answer. ``max_tokens`` None → ``profile.max_output_tokens``; ``json_output`` asks
+        for a JSON object (the prompt must still say "json" and show an example)."""
         ...
 
     def stream(

@@ -223,9 +223,13 @@ class LocalBackend:
         )
 
     def generate(
-        self, profile: ModelProfile, messages: Sequence[Message], *, max_tokens: int | None = None
+        self, profile: ModelProfile, messages: Sequence[Message], *, max_tokens: int | None = None,
+        json_output: bool = False,
     ) -> Generation:
+        """``json_output``: llama.cpp constrains sampling with a JSON grammar, so the reply always parses."""
         kwargs = self._kwargs(profile, messages, max_tokens)
+        if json_output:
+            kwargs["response_format"] = {"type": "json_object"}
         loaded = self.model_for(profile)
         with loaded.lock:
             try:

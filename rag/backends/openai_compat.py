@@ -134,18 +134,27 @@ class OpenAICompatBackend:
     # -- the Backend protocol -----------------------------------------------------------------------
 
     def generate(
-        self, profile: ModelProfile, messages: Sequence[Message], *, max_tokens: int | None = None
+        self, profile: ModelProfile, messages: Sequence[Message], *, max_tokens: int | None = None,
+        json_output: bool = False,
     ) -> Generation:
-        call = self._prepare(profile, messages, max_tokens, stream=False)
+        """``json_output`` asks for a JSON object (``response_format``); the prompt must say "json" and show
+        an example. DeepSeek may then answer with empty content: that is asked once more."""
+        call = self._prepare(profile, messages, max_tokens, stream=False, json_output=json_output)
         attempts = _attempts(profile)
-        for attempt in range(attempts):
+        empty_retries = 1 if json_output else 0
+        attempt = 0
+        while True:
             try:
                 response = call.client.chat.completions.create(**call.kwargs)
             except Exception as exc:  # noqa: BLE001 - classified: re-raised, mapped or retried
                 self._pause_or_give_up(call, attempt, attempts, self._classify(exc, call))
+                attempt += 1
                 continue
-            return self._generation(call, response)
-        raise AssertionError("unreachable")  # pragma: no cover
+            generation = self._generation(call, response)
+            if not generation.answer.strip() and empty_retries:
+                empty_retries -= 1
+                continue
+            return generation
 
     def stream(
         self, profile: ModelProfile, messages: Sequence[Message], *, max_tokens: int | None = None
@@ -197,7 +206,8 @@ class OpenAICompatBackend:
             return client
 
     def request_kwargs(
-        self, profile: ModelProfile, messages: Sequence[Message], max_tokens: int | None, *, stream: bool
+        self, profile: ModelProfile, messages: Sequence[Message], max_tokens: int | None, *, stream: bool,
+        json_output: bool = False,
     ) -> dict[str, Any]:
         """The ``chat.completions.create`` arguments for this profile (public for inspection and tests)."""
         kwargs: dict[str, Any] = {
@@ -215,6 +225,8 @@ class OpenAICompatBackend:
             extra_body["reasoning_effort"] = profile.reasoning_effort
         if extra_body:
             kwargs["extra_body"] = extra_body
+        if json_output:
+            kwargs["response_format"] = {"type": "json_object"}
         if stream:
             kwargs["stream"] = True
             if (profile.extra or {}).get("stream_usage", True):
@@ -222,7 +234,7 @@ class OpenAICompatBackend:
         return kwargs
 
     def _prepare(self, profile: ModelProfile, messages: Sequence[Message], max_tokens: int | None, *,
-                 stream: bool) -> _Call:
+                 stream: bool, json_output: bool = False) -> _Call:
         if profile.provider not in ("deepseek", "openai_compatible"):
             raise ModelConfigError(
                 f"profile {profile.name!r} has provider {profile.provider!r}; OpenAICompatBackend serves "
@@ -235,7 +247,7 @@ class OpenAICompatBackend:
         base_url = self.base_url_for(profile)
         api_key = self.api_key_for(profile, base_url)
         client = self._client(base_url, api_key, profile.timeout_s)
-        return _Call(profile, base_url, client, self.request_kwargs(profile, messages, max_tokens, stream=stream))
+        return _Call(profile, base_url, client, self.request_kwargs(profile, messages, max_tokens, stream=stream, json_output=json_output))
 
     # -- responses ------------------------------------------------------------------------------------
 

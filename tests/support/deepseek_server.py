@@ -469,6 +469,15 @@ def _validate_chat(body: Any, models: tuple[str, ...]) -> bool:
     messages = body["messages"]
     if not isinstance(messages, list) or not messages:
         raise _Reject(400, "Invalid messages: expected a non-empty list", "messages")
+    response_format = body.get("response_format")
+    if response_format is not None:
+        if not isinstance(response_format, dict) or response_format.get("type") not in ("text", "json_object"):
+            raise _Reject(422, "Invalid response_format: expected {\"type\": \"text\"} or "
+                               "{\"type\": \"json_object\"}", "response_format")
+        prompt_text = " ".join(str(m.get("content") or "") for m in messages if isinstance(m, dict))
+        if response_format["type"] == "json_object" and "json" not in prompt_text.lower():
+            raise _Reject(400, "Prompt must contain the word 'json' in some form to use 'response_format' of "
+                               "type 'json_object'.", "response_format")
     open_calls: set[str] = set()
     for i, message in enumerate(messages):
         if not isinstance(message, dict) or message.get("role") not in ROLES:

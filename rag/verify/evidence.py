@@ -1,0 +1,187 @@
+"""Find the span of the passages that best supports a claim, so a person can see it and a judge can read it.
+
+A passage is read as sentences (document text: single line breaks are soft wraps) and as windows of two
+adjacent sentences, because a claim often joins what two sentences say. Each candidate span gets
+
+* ``overlap``: the share of the claim's key terms (``rag.verify.cues.key_terms``) the span contains;
+* ``similarity``: the cosine of the claim's and the span's embeddings (the project's own embedder).
+
+Only the spans with the best overlap are embedded (``EMBED_CANDIDATES`` per claim, plus the best of each
+cited passage), and embeddings are cached by text: the same passages come back turn after turn. The
+span's rank is ``0.5 · overlap + 0.5 · similarity``.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Sequence
+
+import numpy as np
+
+from rag.types import Passage
+from rag.verify.claims import sentence_spans
+from rag.verify.cues import key_terms
+from rag.verify.items import clean
+from rag.verify.verdict import Evidence
+
+EMBED_CANDIDATES = 4  # spans embedded per claim, besides the best span of each cited passage
+_CACHE_SIZE = 4096
+LONG_SPAN = 300  # characters: a longer "sentence" with line breaks (a table, a list) is also read by line
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    start: int
+    end: int
+    text: str
+    terms: frozenset[str]
+
+
+@lru_cache(maxsize=512)
+def passage_spans(text: str) -> tuple[Span, ...]:
+    """Sentences of a passage and windows of two adjacent sentences, with their key terms."""
+    cleaned = clean(text)
+    sentences = sentence_spans(cleaned, wrapped=True) or [(0, len(text))]
+    bounds = list(sentences) + [(a[0], b[1]) for a, b in zip(sentences, sentences[1:])]
+    for start, end in sentences:  # tables and lists read as one long "sentence": their parts count too
+        if end - start > LONG_SPAN:
+            parts = _lines(text, start, end) if "\n" in text[start:end] else _word_windows(text, start, end)
+            bounds += [(a, b) for a, b in parts if (a, b) != (start, end)]
+    return tuple(Span(s, e, text[s:e], key_terms(cleaned[s:e])) for s, e in bounds if text[s:e].strip())
+
+
+def _lines(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    spans, position = [], start
+    for line in text[start:end].split("\n"):
+        stripped = line.strip()
+        if stripped:
+            offset = position + line.index(stripped)
+            spans.append((offset, offset + len(stripped)))
+        position += len(line) + 1
+    return spans
+
+
+def _word_windows(text: str, start: int, end: int, size: int = 30, stride: int = 15) -> list[tuple[int, int]]:
+    """Overlapping windows of ``size`` words: a flattened table row or a run-on text in readable pieces."""
+    words = [(m.start() + start, m.end() + start) for m in re.finditer(r"\S+", text[start:end])]
+    return [(words[i][0], words[min(i + size, len(words)) - 1][1]) for i in range(0, max(1, len(words) - stride), stride)]
+
+
+def term_overlap(claim_terms: frozenset[str], span_terms: frozenset[str]) -> float:
+    return len(claim_terms & span_terms) / len(claim_terms) if claim_terms else 0.0
+
+
+class EmbeddingCache:
+    """Unit vectors by text, least recently used out first; thread-safe."""
+
+    def __init__(self, embedder, size: int = _CACHE_SIZE):
+        self.embedder = embedder
+        self.size = size
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def vectors(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        with self._lock:
+            found = {text: self._vectors[text] for text in texts if text in self._vectors}
+            for text in found:
+                self._vectors.move_to_end(text)
+        missing = list(dict.fromkeys(text for text in texts if text not in found))
+        if missing:
+            computed = self.embedder.embed(missing)
+            with self._lock:
+                for text, vector in zip(missing, computed):
+                    found[text] = self._vectors[text] = vector
+                while len(self._vectors) > self.size:
+                    self._vectors.popitem(last=False)
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    passage: Passage
+    span: Span
+    overlap: float
+    similarity: float
+
+    @property
+    def rank(self) -> float:
+        return 0.5 * self.overlap + 0.5 * self.similarity
+
+    def evidence(self) -> Evidence:
+        p = self.passage
+        return Evidence(
+            label=p.label, doc_id=p.doc_id, source=p.source, page=p.page, start=self.span.start,
+            end=self.span.end, doc_start=p.char_start + self.span.start, doc_end=p.char_start + self.span.end,
+            text=self.span.text, similarity=self.similarity, overlap=self.overlap,
+        )  # fmt: skip
+
+
+class EvidenceFinder:
+    """Ranks passage spans for claims. Without an embedder, similarity is 0 and overlap decides."""
+
+    def __init__(self, embedder=None, cache: EmbeddingCache | None = None):
+        self.cache = cache or (EmbeddingCache(embedder) if embedder is not None else None)
+
+    def best_per_passage(
+        self, claims: Sequence[str], passages: Sequence[Passage], must: Sequence[Sequence[str]] = ()
+    ) -> list[dict[str, Candidate]]:
+        """For each claim, its best span in every passage (by label). ``must[i]`` lists labels whose
+        best span is embedded for claim ``i`` even when others overlap more (its citations)."""
+        scored: list[list[tuple[float, Passage, Span]]] = []
+        for claim in claims:
+            terms = key_terms(clean(claim, source_mentions=True))
+            scored.append(
+                [(term_overlap(terms, span.terms), passage, span) for passage in passages
+                 for span in passage_spans(passage.text)]
+            )  # fmt: skip
+        to_embed: list[set[tuple[str, int, int]]] = []
+        for i, rows in enumerate(scored):
+            chosen: set[tuple[str, int, int]] = set()
+            ordered = sorted(rows, key=lambda row: (-row[0], row[1].label, row[2].start, row[2].end))
+            chosen.update((p.label, s.start, s.end) for _, p, s in ordered[:EMBED_CANDIDATES])
+            cited = set(must[i]) if i < len(must) else set()
+            best_in: dict[str, Span] = {}
+            for _, passage, span in ordered:
+                best_in.setdefault(passage.label, span)
+            for label, span in best_in.items():  # every cited passage gets a fair hearing
+                if label in cited or len(passages) <= EMBED_CANDIDATES:
+                    chosen.add((label, span.start, span.end))
+            to_embed.append(chosen)
+        similarity = self._similarities(claims, scored, to_embed)
+        results: list[dict[str, Candidate]] = []
+        for i, rows in enumerate(scored):
+            best: dict[str, Candidate] = {}
+            for overlap, passage, span in rows:
+                candidate = Candidate(passage, span, overlap, similarity.get((i, passage.label, span.start, span.end), 0.0))
+                current = best.get(passage.label)
+                if current is None or (candidate.rank, -candidate.span.start) > (current.rank, -current.span.start):
+                    best[passage.label] = candidate
+            results.append(best)
+        return results
+
+    def _similarities(self, claims, scored, to_embed) -> dict[tuple[int, str, int, int], float]:
+        if self.cache is None:
+            return {}
+        texts = {claim for claim in claims}
+        spans: dict[tuple[str, int, int], str] = {}
+        for rows in scored:
+            for _, passage, span in rows:
+                spans[(passage.label, span.start, span.end)] = span.text
+        for chosen in to_embed:
+            texts.update(spans[key] for key in chosen)
+        vectors = self.cache.vectors(sorted(texts))
+        out: dict[tuple[int, str, int, int], float] = {}
+        for i, (claim, chosen) in enumerate(zip(claims, to_embed)):
+            for key in chosen:
+                out[(i, *key)] = float(np.dot(vectors[claim], vectors[spans[key]]))
+        return out
+
+    def similarity(self, a: str, b: str) -> float:
+        if self.cache is None:
+            return 0.0
+        vectors = self.cache.vectors([a, b])
+        return float(np.dot(vectors[a], vectors[b]))

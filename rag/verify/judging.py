@@ -1,0 +1,132 @@
+"""The cheap judges, applied to one claim against the passages in scope: exact checks, then similarity.
+
+``judge_claim`` returns a ``Judgement``: a decided status with the judge that decided, or ``undecided``
+with the way the evidence leans (which the LLM judge, if it runs, settles).
+
+Order, first that applies (``layers`` limits which judges may decide, for measuring each alone):
+
+1. exact, decisive: a passage supports the claim with confidence ≥ ``EXACT_DECISIVE`` (word for word, or
+   every checkable item present in well-aligned text) → supported; a passage gives a conflicting value or
+   the opposite polarity → contradicted; an item of the claim (number, date, quote, name…) is in no passage
+   → unsupported.
+2. semantic: the best span's cosine with the claim ≥ ``SEMANTIC_SUPPORTED`` → supported (unless exact
+   leaned against it); < ``SEMANTIC_UNSUPPORTED`` → unsupported.
+3. otherwise undecided, leaning by the weaker exact result and by the similarity around ``SEMANTIC_LEAN``.
+
+The similarity thresholds suit all-MiniLM-L6-v2 (the default embedder) and were set on
+scifact-claims-dev and the sample documents; docs/verifier.md has the measurements. Another embedder
+may want others.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Sequence
+
+from rag.verify.evidence import Candidate
+from rag.verify.exact import ExactResult, check_exact
+
+EXACT_DECISIVE = 0.8
+SEMANTIC_SUPPORTED = 0.75
+SEMANTIC_UNSUPPORTED = 0.45
+SEMANTIC_LEAN = 0.62
+LAYERS: tuple[str, ...] = ("exact", "semantic", "llm")
+
+JudgementStatus = Literal["supported", "contradicted", "unsupported", "undecided"]
+
+
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    status: JudgementStatus
+    judge: str  # exact, semantic, llm, none
+    confidence: float
+    candidate: Candidate | None
+    lean: str = "unsupported"  # for undecided: supported or unsupported
+    notes: tuple[str, ...] = ()
+
+    @property
+    def support(self) -> float:
+        """0..1, how strongly this judgement says "supported": the unit of the verdict's score."""
+        status = self.lean if self.status == "undecided" else self.status
+        sign = 1.0 if status == "supported" else -1.0
+        return 0.5 + 0.5 * sign * self.confidence
+
+
+def _ranked(candidates: Sequence[Candidate]) -> list[Candidate]:
+    return sorted(candidates, key=lambda c: (-c.rank, c.passage.label, c.span.start))
+
+
+def judge_claim(claim: str, candidates: Sequence[Candidate], layers: Sequence[str] = LAYERS) -> Judgement:
+    """Judge ``claim`` against the passages whose best spans are ``candidates`` (one per passage)."""
+    if not candidates:
+        return Judgement("unsupported", "none", 0.9, None, notes=("no passage to check against",))
+    ranked = _ranked(candidates)
+    best = ranked[0]
+    notes: list[str] = []
+    exact_lean: str | None = None
+    exact_found: tuple[Candidate, ExactResult] | None = None
+    if "exact" in layers:
+        results = [(candidate, check_exact(claim, candidate.passage.text)) for candidate in ranked]
+        decided = _exact_decision(results)
+        if decided is not None:
+            return decided
+        exact_found = _strongest(results)
+        if exact_found is not None:
+            exact_lean = "supported" if exact_found[1].status == "supported" else "unsupported"
+            notes.append(f"{exact_found[0].passage.label}: {exact_found[1].reason}")
+    top = max(ranked, key=lambda c: (c.similarity, c.rank))
+    if "semantic" in layers and top.similarity > 0:
+        sim = top.similarity
+        if sim >= SEMANTIC_SUPPORTED and exact_lean != "unsupported":
+            return Judgement("supported", "semantic", _semantic_confidence(sim), top, notes=tuple(notes))
+        if sim < SEMANTIC_UNSUPPORTED and exact_lean != "supported":
+            return Judgement("unsupported", "semantic", _semantic_confidence(sim), top, notes=tuple(notes))
+    if exact_found is not None and exact_lean == "supported" and "semantic" not in layers:
+        candidate, result = exact_found
+        return Judgement("supported", "exact", result.confidence, candidate, notes=tuple(notes))
+    lean, confidence = _lean(exact_lean, top.similarity if "semantic" in layers else None)
+    evidence = exact_found[0] if exact_found and exact_lean == "supported" else (top if "semantic" in layers else best)
+    leaned_by = "semantic" if "semantic" in layers and top.similarity > 0 else ("exact" if exact_found else "none")
+    return Judgement("undecided", leaned_by, confidence, evidence, lean=lean, notes=tuple(notes))
+
+
+def _exact_decision(results: list[tuple[Candidate, ExactResult]]) -> Judgement | None:
+    supported = [(c, r) for c, r in results if r.status == "supported"]
+    contradicted = [(c, r) for c, r in results if r.status == "contradicted"]
+    strong = max(supported, key=lambda cr: cr[1].confidence, default=None)
+    if strong is not None and strong[1].confidence >= EXACT_DECISIVE:
+        return Judgement("supported", "exact", strong[1].confidence, strong[0], notes=(strong[1].reason,))
+    # Conflicts of about the same strength: the passage closest to the claim is the one to show.
+    conflict = max(contradicted, key=lambda cr: (round(cr[1].confidence, 1), cr[0].rank), default=None)
+    if conflict is not None and (strong is None or conflict[1].confidence >= strong[1].confidence):
+        candidate, result = conflict
+        return Judgement("contradicted", "exact", result.confidence, candidate,
+                         notes=(f"{candidate.passage.label}: {result.reason}",))
+    unsupported = [(c, r) for c, r in results if r.status == "unsupported"]
+    if unsupported and len(unsupported) == len(results):
+        candidate, result = max(unsupported, key=lambda cr: (cr[0].rank, -len(cr[1].missing)))
+        missing = sorted(set.intersection(*(set(r.missing) for _, r in unsupported)))
+        reason = "in no source: " + ", ".join(missing) if missing else result.reason
+        return Judgement("unsupported", "exact", result.confidence, candidate, notes=(reason,))
+    return None
+
+
+def _strongest(results: list[tuple[Candidate, ExactResult]]) -> tuple[Candidate, ExactResult] | None:
+    """The most telling undecisive exact result: a weak support, else a missing item, else nothing."""
+    order = {"supported": 2, "unsupported": 1}
+    telling = [(c, r) for c, r in results if r.status in order]
+    return max(telling, key=lambda cr: (order[cr[1].status], cr[1].confidence, cr[0].rank), default=None)
+
+
+def _semantic_confidence(similarity: float) -> float:
+    return round(min(0.9, 0.5 + 2 * abs(similarity - SEMANTIC_LEAN)), 4)
+
+
+def _lean(exact_lean: str | None, similarity: float | None) -> tuple[str, float]:
+    """The way an undecided claim leans, with a small confidence (≤ 0.4)."""
+    if similarity is None:
+        return (exact_lean or "unsupported"), 0.1
+    vote = 2 * (similarity - SEMANTIC_LEAN)
+    if exact_lean is not None:
+        vote += 0.1 if exact_lean == "supported" else -0.1
+    return ("supported" if vote >= 0 else "unsupported"), round(min(0.4, abs(vote)), 4)
