@@ -15,8 +15,8 @@ echo
 echo "== 3. what the store holds"
 "${VERIRAG[@]}" collections
 echo
-echo "== 4. ask a question with the small in-process model (SmolLM2-135M: fast, often wrong —"
-echo "      the verifier of a later release is what catches that)"
+echo "== 4. ask a question with the small in-process model (SmolLM2-135M: fast, often wrong) and let the"
+echo "      verifier check its answer and reasoning claim by claim against the passages it was given"
 "${VERIRAG[@]}" search "At what speed does Unit 3 trip on overspeed?" --collection demo --top-k 3
 echo
 "${VERIRAG[@]}" ask "At what speed does Unit 3 trip on overspeed?" --collection demo --model local --show-reasoning

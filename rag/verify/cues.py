@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from rag.verify.items import UNIT_SURFACES, value_key
 from rag.verify.lexicon import ANTONYMS, STOPWORDS
@@ -20,6 +21,11 @@ _ANTONYM = re.compile(
     "|".join(rf"\b(?P<a{i}>{a})\b|\b(?P<b{i}>{b})\b" for i, (_, a, _, b) in enumerate(ANTONYMS)), re.IGNORECASE
 )
 ANTONYM_WORDS = [(a, b) for a, _, b, _ in ANTONYMS]
+# The same words without the named groups, for blanking them out: one group-free alternation is several
+# times faster to scan, and key_terms runs on every sentence of every passage.
+_ANY_ANTONYM = re.compile(
+    r"\b(?:" + "|".join(f"{a}|{b}" for _, a, _, b in ANTONYMS) + r")\b", re.IGNORECASE
+)
 
 
 def _bounds(text: str) -> str:
@@ -63,6 +69,7 @@ def stem(word: str) -> str:
     return word[:-1] if word.endswith("e") and len(word) > 3 else word
 
 
+@lru_cache(maxsize=65536)
 def _term(token: str) -> str | None:
     """The key term a lower-case token stands for, if any."""
     if any(c.isdigit() for c in token) and any(c.isalpha() for c in token):
@@ -75,9 +82,10 @@ def _term(token: str) -> str | None:
     return None
 
 
+@lru_cache(maxsize=8192)
 def key_terms(text: str) -> frozenset[str]:
     """Content words (stemmed) and numbers: what decides which evidence sentence a claim is about."""
-    return frozenset(t for t in map(_term, _TERM.findall(_ANTONYM.sub(" ", _bounds(text)).lower())) if t)
+    return frozenset(t for t in map(_term, _TERM.findall(_ANY_ANTONYM.sub(" ", _bounds(text)).lower())) if t)
 
 
 _TOKEN = re.compile(  # words, codes and numbers as key_terms reads them; "No. 5" is one token

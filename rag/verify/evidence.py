@@ -46,12 +46,15 @@ def passage_spans(text: str) -> tuple[Span, ...]:
     """Sentences of a passage and windows of two adjacent sentences, with their key terms."""
     cleaned = clean(text)
     sentences = sentence_spans(cleaned, wrapped=True) or [(0, len(text))]
-    bounds = list(sentences) + [(a[0], b[1]) for a, b in zip(sentences, sentences[1:])]
+    terms = [key_terms(cleaned[s:e]) for s, e in sentences]
+    spans = [Span(s, e, text[s:e], t) for (s, e), t in zip(sentences, terms)]
+    # A window of two sentences has the terms of both (no need to read it again).
+    spans += [Span(a[0], b[1], text[a[0] : b[1]], ta | tb) for a, b, ta, tb in zip(sentences, sentences[1:], terms, terms[1:])]
     for start, end in sentences:  # tables and lists read as one long "sentence": their parts count too
         if end - start > LONG_SPAN:
             parts = _lines(text, start, end) if "\n" in text[start:end] else _word_windows(text, start, end)
-            bounds += [(a, b) for a, b in parts if (a, b) != (start, end)]
-    return tuple(Span(s, e, text[s:e], key_terms(cleaned[s:e])) for s, e in bounds if text[s:e].strip())
+            spans += [Span(a, b, text[a:b], key_terms(cleaned[a:b])) for a, b in parts if (a, b) != (start, end)]
+    return tuple(span for span in spans if span.text.strip())
 
 
 def _lines(text: str, start: int, end: int) -> list[tuple[int, int]]:

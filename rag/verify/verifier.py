@@ -47,6 +47,7 @@ UNCITED_WEIGHT = 0.9
 # in meaning; then an abstention is suspect.
 ANSWERABLE_OVERLAP = 0.7
 ANSWERABLE_SIMILARITY = 0.55
+SHORT_ANSWER_WORDS = 5  # an answer claim this short is searched for together with the question
 
 
 @dataclass
@@ -105,7 +106,8 @@ class AnswerVerifier:
             if claim.checkable
         ]
         candidates = self.finder.best_per_passage(
-            [item.claim.plain for item in items], passages, [item.valid_citations for item in items]
+            [_evidence_query(item.claim, question) for item in items], passages,
+            [item.valid_citations for item in items],
         )
         for item, best in zip(items, candidates):
             self._judge_cheaply(item, best, require_citations)
@@ -294,6 +296,15 @@ class AnswerVerifier:
             issues.append(f"the answer abstains, but {top.passage.label} may answer the question: \"{_short(top.span.text)}\"")
             return round(max(0.0, 1.0 - top.overlap * max(semantic, 0.5)), 4)
         return 1.0
+
+
+def _evidence_query(claim: Claim, question: str | None) -> str:
+    """What evidence is searched with: a short answer ("Delhi", "In 1844") means nothing without its
+    question, so the question is read with it."""
+    text = claim.plain
+    if question and claim.origin == "answer" and len(text.split()) <= SHORT_ANSWER_WORDS:
+        return f"{question.strip()} {text}"
+    return text
 
 
 def _trace_claims(reasoning: str) -> list[Claim]:

@@ -1,0 +1,258 @@
+"""How well the verifier detects unsupported answers, layer by layer, beside two baselines; and how long
+its non-LLM layers take per answer.
+
+Each item of a labelled set (``halu.jsonl``: question or null, one context passage, an answer, a label
+supported / unsupported) becomes one passage ``S1`` and one answer without citations, and is verified with
+``require_citations=False``. Positive class: unsupported. A verifier flags an answer when its verdict is
+not "supported"; its AUROC score is ``1 - verdict.score``. Configurations:
+
+  exact          the exact judge alone (numbers, dates, quotes, names, negation, antonyms)
+  semantic       the similarity judge alone
+  exact+semantic the two cheap layers together (LLM judge off)
+  llm            the LLM judge alone, on every claim (mode ``always``, no cheap layer)
+  combined       all three, LLM judge where the cheap layers are undecided (mode ``uncertain``)
+  length         baseline: word count, > 5 words flagged (eval.detection)
+  token overlap  baseline: share of content tokens absent from the context, > 0.5 flagged
+
+The cheap configurations run on the whole set; the LLM ones on a fixed random subsample (``--llm-sample``,
+seed ``--seed``), where every other configuration is reported again for a paired comparison. The LLM
+judge's replies are cached by prompt, so ``combined`` reuses the ``llm`` run's calls where the prompt is
+the same (a single-claim answer). Latency: wall time of ``verify`` per answer with the LLM judge off
+(``exact+semantic``), p50 / p95, embeddings warm (the cache is cleared before the latency pass).
+
+    .venv/bin/python bench/verifier_quality.py --limit 200 --llm-sample 0           # quick check
+    .venv/bin/python bench/verifier_quality.py --out bench/results/verifier.json \\
+        --markdown bench/results/verifier.md                                          # the documented run
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import emit, machine_info  # noqa: E402
+
+SETS = {
+    "scifact-claims-dev": "../shared/datasets/scifact-claims-dev/halu.jsonl",
+    "halueval-qa": "../shared/datasets/halueval-qa/halu.jsonl",
+}
+CHEAP = {"exact": ("exact",), "semantic": ("semantic",), "exact+semantic": ("exact", "semantic")}
+
+
+def load(path: Path, limit: int | None) -> list[dict]:
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return rows[:limit] if limit else rows
+
+
+def as_inputs(row: dict):
+    from rag.types import Generation, Passage, Usage
+
+    context = row["context"]
+    passage = Passage("S1", str(row.get("doc_id") or row["id"]), context, f"dataset:{row['id']}", "", (), (), 0,
+                      len(context), (0,))  # fmt: skip
+    return row.get("question"), [passage], Generation("", row["answer"], Usage(), "stop", "")
+
+
+class CachedJudgeBackend:
+    """Wraps a backend so identical judge prompts are answered once (the llm and combined runs share)."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.replies: dict[str, object] = {}
+        self.calls = 0
+        self.seconds = 0.0
+
+    def generate(self, profile, messages, **kwargs):
+        key = json.dumps(messages, sort_keys=True)
+        if key not in self.replies:
+            started = time.perf_counter()
+            self.replies[key] = self.inner.generate(profile, messages, **kwargs)
+            self.seconds += time.perf_counter() - started
+            self.calls += 1
+        return self.replies[key]
+
+
+def run_verifier(verifier, rows, progress: str) -> tuple[list[dict], list[float]]:
+    from tqdm import tqdm
+
+    out, seconds = [], []
+    for row in tqdm(rows, desc=progress, file=sys.stderr, mininterval=5):
+        question, passages, generation = as_inputs(row)
+        started = time.perf_counter()
+        verdict = verifier.verify(question, passages, generation, require_citations=False)
+        seconds.append(time.perf_counter() - started)
+        out.append({"label": verdict.label, "score": verdict.score,
+                    "judges": [c.judge for c in verdict.claims if c.origin == "answer"]})
+    return out, seconds
+
+
+def metrics_for(rows, verdicts) -> dict:
+    from eval.detection import detection_metrics
+
+    truth = [row["label"] == "unsupported" for row in rows]
+    return detection_metrics(truth, [v["label"] != "supported" for v in verdicts], [1 - v["score"] for v in verdicts])
+
+
+def baselines(rows) -> dict:
+    from eval.detection import (detection_metrics, length_baseline_predictions, length_baseline_scores,
+                                overlap_baseline_predictions, overlap_baseline_scores)  # fmt: skip
+
+    truth = [row["label"] == "unsupported" for row in rows]
+    answers = [row["answer"] for row in rows]
+    length = length_baseline_scores(answers)
+    overlap = overlap_baseline_scores(answers, [row["context"] for row in rows])
+    return {
+        "length": detection_metrics(truth, length_baseline_predictions(length), length),
+        "token overlap": detection_metrics(truth, overlap_baseline_predictions(overlap), overlap),
+    }
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def measure_set(name: str, rows: list[dict], args, embedder, settings) -> dict:
+    from rag.verify.verifier import AnswerVerifier
+
+    result: dict = {"n": len(rows), "full": {}, "subsample": {}}
+    verdicts_by_config: dict[str, list[dict]] = {}
+    seconds_cheap: list[float] = []
+    for config, layers in CHEAP.items():
+        verifier = AnswerVerifier(settings, embedder, judge_mode="off", layers=layers)
+        verdicts, seconds = run_verifier(verifier, rows, f"{name} {config}")
+        verdicts_by_config[config] = verdicts
+        result["full"][config] = metrics_for(rows, verdicts)
+        if config == "exact+semantic":
+            seconds_cheap = seconds
+    result["full"].update(baselines(rows))
+    # Latency: a fresh verifier (empty embedding cache), every answer once.
+    verifier = AnswerVerifier(settings, embedder, judge_mode="off", layers=CHEAP["exact+semantic"])
+    sample = rows[: args.latency_items]
+    _, seconds = run_verifier(verifier, sample, f"{name} latency")
+    result["latency_ms"] = {"items": len(sample), "p50": 1000 * statistics.median(seconds),
+                            "p95": 1000 * percentile(seconds, 0.95), "mean": 1000 * statistics.fmean(seconds),
+                            "cached_p50": 1000 * statistics.median(seconds_cheap)}  # fmt: skip
+    if args.llm_sample:
+        result["subsample"] = measure_llm(name, rows, args, embedder, settings, verdicts_by_config)
+    return result
+
+
+def measure_llm(name, rows, args, embedder, settings, verdicts_by_config) -> dict:
+    from rag.backends import backend_for
+    from rag.profiles import resolve_profile
+    from rag.verify.verifier import AnswerVerifier
+
+    rng = random.Random(args.seed)
+    indexes = sorted(rng.sample(range(len(rows)), min(args.llm_sample, len(rows))))
+    chosen = [rows[i] for i in indexes]
+    profile = resolve_profile(args.judge_model, settings)
+    cached = CachedJudgeBackend(backend_for(profile, settings))
+    import rag.backends as backends_module
+
+    real_backend_for = backends_module.backend_for
+    backends_module.backend_for = lambda profile, settings=None: cached  # the verifier imports it per call
+    try:
+        out = {"indexes_seed": args.seed, "n": len(chosen), "judge_model": args.judge_model}
+        for config, mode, layers in (("llm", "always", ("llm",)), ("combined", "uncertain", ("exact", "semantic", "llm"))):
+            verifier = AnswerVerifier(settings, embedder, judge_mode=mode, judge_model=args.judge_model, layers=layers)
+            verdicts, _ = run_verifier(verifier, chosen, f"{name} {config}")
+            out[config] = metrics_for(chosen, verdicts)
+            out[config]["decided_by"] = _count([j for v in verdicts for j in v["judges"]])
+        for config in CHEAP:
+            out[config] = metrics_for(chosen, [verdicts_by_config[config][i] for i in indexes])
+        out.update(baselines(chosen))
+        out["judge_calls"] = cached.calls
+        out["judge_seconds_per_call"] = cached.seconds / cached.calls if cached.calls else None
+    finally:
+        backends_module.backend_for = real_backend_for
+    return out
+
+
+def _count(values: list[str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for value in values:
+        counts[value] = counts.get(value, 0) + 1
+    return counts
+
+
+def render(result: dict) -> str:
+    lines = [f"## Verifier: detecting unsupported answers ({result['date']})", "",
+             f"Command: `{result['command']}`", ""]
+    for name, data in result["sets"].items():
+        lines += [f"### {name} — all {data['n']} answers", "", _table(data["full"]), ""]
+        lat = data["latency_ms"]
+        lines += [f"Non-LLM layers per answer (exact+semantic, {lat['items']} answers, cold embedding cache): "
+                  f"p50 {lat['p50']:.1f} ms, p95 {lat['p95']:.1f} ms (warm cache p50 {lat['cached_p50']:.1f} ms).", ""]
+        sub = data.get("subsample") or {}
+        if sub:
+            lines += [f"### {name} — random subsample of {sub['n']} (seed {sub['indexes_seed']}), LLM judge "
+                      f"`{sub['judge_model']}`", "",
+                      _table({k: v for k, v in sub.items() if isinstance(v, dict) and "auroc" in v}), "",
+                      f"Judge calls: {sub['judge_calls']}, {sub['judge_seconds_per_call'] or 0:.1f} s each. "
+                      f"Decided by (combined): {sub['combined'].get('decided_by')}.", ""]
+    return "\n".join(lines)
+
+
+def _table(rows: dict) -> str:
+    out = ["| configuration | precision | recall | F1 | balanced acc. | AUROC |", "|---|---|---|---|---|---|"]
+    for config, m in rows.items():
+        if not isinstance(m, dict) or "auroc" not in m:
+            continue
+        auroc = f"{m['auroc']:.3f}" if m["auroc"] is not None else "—"
+        out.append(f"| {config} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | "
+                   f"{m['balanced_accuracy']:.3f} | {auroc} |")
+    return "\n".join(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sets", nargs="*", default=list(SETS), choices=list(SETS))
+    parser.add_argument("--datasets-dir", type=Path, default=None, help="Folder holding the sets (default ../shared/datasets).")
+    parser.add_argument("--limit", type=int, default=None, help="First N answers of each set (quick runs).")
+    parser.add_argument("--llm-sample", type=int, default=300, help="Answers the LLM layers judge (0: skip).")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--judge-model", default="local", help="Profile of the LLM judge.")
+    parser.add_argument("--latency-items", type=int, default=300)
+    parser.add_argument("--torch-threads", type=int, default=1)
+    parser.add_argument("--out", type=Path)
+    parser.add_argument("--markdown", type=Path)
+    parser.add_argument("--render", type=Path, help="Only render an earlier JSON result.")
+    args = parser.parse_args()
+    if args.render:
+        result = json.loads(args.render.read_text())
+        print(render(result))
+        return
+    import torch
+
+    from rag.embedding import load_dense_embedder
+    from rag.settings import Settings
+
+    torch.set_num_threads(args.torch_threads)
+    root = Path(__file__).resolve().parents[1]
+    settings = Settings(llm_threads=1)
+    embedder = load_dense_embedder(None, "cpu", 64)
+    result = {"date": _dt.date.today().isoformat(), "command": "python " + " ".join(sys.argv),
+              "machine": machine_info(), "sets": {}}
+    for name in args.sets:
+        path = (args.datasets_dir / name / "halu.jsonl") if args.datasets_dir else (root / SETS[name])
+        if not path.exists():
+            print(f"skipping {name}: {path} not found", file=sys.stderr)
+            continue
+        result["sets"][name] = measure_set(name, load(path, args.limit), args, embedder, settings)
+        if args.out:  # keep what is done if a later set is interrupted
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(result, indent=2) + "\n")
+    emit(result, render, args.out, args.markdown)
+
+
+if __name__ == "__main__":
+    main()
