@@ -79,7 +79,8 @@ class AnswerVerifier:
         if unknown:
             raise ValueError(f"unknown verifier layers {sorted(unknown)}; choose from {list(LAYERS)}")
         self.settings = settings
-        self.finder = EvidenceFinder(embedder)
+        # Without the semantic layer nothing reads the similarities: skip the embedding.
+        self.finder = EvidenceFinder(embedder if "semantic" in layers else None)
         self.judge_mode = judge_mode or settings.verify_judge
         if self.judge_mode not in ("off", "uncertain", "always"):
             raise ValueError(f"judge mode {self.judge_mode!r}: choose off, uncertain or always")
