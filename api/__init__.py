@@ -1,1 +1,1 @@
-"""verirag api package (built in later issues)."""
+"""verirag's HTTP service: FastAPI app (api.app.create_app), routes in api.routes, `verirag serve`."""

@@ -1,0 +1,60 @@
+"""The audit log: one JSON line per question, retrieval, upload and deletion, appended, never rewritten.
+
+Each line: time (UTC), request id, action, key id, collection, and per action the question, the
+ids of the sources the model was given, the labels it cited, the model and the verdict label (or,
+for a question that failed, the error). The
+reasoning trace is written only with VERIRAG_API_AUDIT_REASONING=true: traces can quote whole
+documents. The file is opened in append mode (O_APPEND), so concurrent writers never interleave
+within a line and nothing already written is touched.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from api.logs import current_request_id
+
+
+class AuditLog:
+    def __init__(self, path: Path, include_reasoning: bool = False):
+        self.path = path
+        self.include_reasoning = include_reasoning
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(path, "a", encoding="utf-8")
+        self._lock = threading.Lock()
+
+    def record(self, action: str, key_id: str, collection: str | None, **fields: Any) -> None:
+        entry = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "request_id": current_request_id(),
+            "action": action,
+            "key_id": key_id,
+            "collection": collection,
+            **fields,
+        }
+        if not self.include_reasoning:
+            entry.pop("reasoning", None)
+        line = json.dumps(entry, ensure_ascii=False, default=str) + "\n"
+        with self._lock:
+            self._file.write(line)
+            self._file.flush()
+
+    def record_answer(self, action: str, key_id: str, collection: str, result: Any) -> None:
+        """An answered question: what was asked, what it was answered from, what the verifier said."""
+        self.record(
+            action, key_id, collection,
+            question=result.question,
+            sources=[passage.doc_id for passage in result.passages],
+            cited=[citation.label for citation in result.citations],
+            model=result.model,
+            verdict=result.verdict.label if result.verdict is not None else None,
+            reasoning=result.reasoning,
+        )  # fmt: skip
+
+    def close(self) -> None:
+        with self._lock:
+            self._file.close()

@@ -1,0 +1,137 @@
+"""`verirag serve` and `verirag keys`: registered through the verirag.commands entry point."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import List, Optional
+
+import typer
+
+from api.config import ApiSettings, is_loopback
+
+keys_app = typer.Typer(help="Create, list and revoke API keys (stored hashed under the data directory).",
+                       no_args_is_help=True)
+
+
+def _api_settings(**overrides) -> ApiSettings:
+    from pydantic import ValidationError
+
+    from rag.cli import fail
+
+    try:
+        return ApiSettings().with_overrides(**overrides)
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in error.errors())
+        fail(f"invalid API configuration: {problems}")
+        raise  # unreachable: fail exits
+
+
+def serve_command(
+    host: Optional[str] = typer.Option(None, "--host", help="Interface (default VERIRAG_API_HOST, 127.0.0.1)."),
+    port: Optional[int] = typer.Option(None, "--port", help="Port (default VERIRAG_API_PORT, 8000)."),
+    log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
+) -> None:
+    """Run the HTTP API (FastAPI on uvicorn): /v1/query, /v1/chat/completions, uploads, /metrics."""
+    import uvicorn
+
+    from rag.cli import fail, load_settings
+
+    from api.app import create_app
+    from api.logs import configure_json_logging
+    from api.state import key_store_for
+
+    settings = load_settings()
+    api_settings = _api_settings(host=host, port=port)
+    keys = key_store_for(settings)
+    has_keys = keys.has_active_keys()
+    keys.close()
+    loopback = is_loopback(api_settings.host)
+    if not has_keys and not loopback:
+        fail(
+            f"refusing to listen on {api_settings.host}: no API key exists, so anyone who can reach the server "
+            "could use it. Create a key first (verirag keys create --collection NAME --scope read) or listen on "
+            "127.0.0.1"
+        )
+    if not has_keys:
+        typer.echo(
+            f"no API keys configured: open access on loopback only ({api_settings.host}:{api_settings.port}); "
+            "create keys with `verirag keys create` to require them", err=True,
+        )  # fmt: skip
+    configure_json_logging(log_level)
+    app = create_app(settings, api_settings)
+    uvicorn.run(app, host=api_settings.host, port=api_settings.port, log_config=None, access_log=False,
+                log_level=log_level)
+
+
+@keys_app.command("create")
+def keys_create(
+    collections: List[str] = typer.Option(..., "--collection", "-c", help="Collection the key may use (repeatable)."),
+    scope: str = typer.Option("read", "--scope", help="read (ask, retrieve, list), write (+ upload), admin (+ delete)."),
+    note: Optional[str] = typer.Option(None, "--note", help="Who or what the key is for."),
+) -> None:
+    """Create a key and print it once: only its hash is stored."""
+    from rag.cli import fail, load_settings
+
+    from api.keys import SCOPES
+    from api.state import key_store_for
+
+    if scope not in SCOPES:
+        fail(f"--scope must be one of {', '.join(SCOPES)}, got {scope!r}", code=2)
+    store = key_store_for(load_settings())
+    try:
+        key, token = store.create(collections, scope, note)  # type: ignore[arg-type]
+    finally:
+        store.close()
+    typer.echo(token)
+    typer.echo(f"key {key.id}: scope {key.scope} on {', '.join(key.collections)}. Store it now: it is not shown "
+               "again.", err=True)
+
+
+@keys_app.command("list")
+def keys_list(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """List keys (ids, scopes, collections; never the secrets)."""
+    from rag.cli import load_settings
+
+    from api.state import key_store_for
+
+    store = key_store_for(load_settings())
+    try:
+        keys = store.list()
+    finally:
+        store.close()
+    if as_json:
+        typer.echo(json.dumps([key.to_dict() for key in keys], indent=2))
+        return
+    if not keys:
+        typer.echo("no API keys: the server accepts requests on loopback only, without a key")
+        return
+    for key in keys:
+        created = time.strftime("%Y-%m-%d %H:%M", time.localtime(key.created_at))
+        state = "revoked " + time.strftime("%Y-%m-%d %H:%M", time.localtime(key.revoked_at)) if key.revoked_at else "active"
+        note = f"  {key.note}" if key.note else ""
+        typer.echo(f"{key.id}  {key.scope:<5}  {','.join(key.collections)}  created {created}  {state}{note}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str = typer.Argument(..., help="The key's id (from `verirag keys list`).")) -> None:
+    """Revoke a key: it is refused from the next request on."""
+    from rag.cli import fail, load_settings
+
+    from api.state import key_store_for
+
+    store = key_store_for(load_settings())
+    try:
+        key = store.revoke(key_id)
+    except LookupError as error:
+        fail(str(error))
+        return
+    finally:
+        store.close()
+    typer.echo(f"revoked key {key.id} ({key.scope} on {', '.join(key.collections)})")
+
+
+def register(app: typer.Typer) -> None:
+    """Adds the API's commands to the verirag CLI."""
+    app.command("serve")(serve_command)
+    app.add_typer(keys_app, name="keys")

@@ -1,0 +1,81 @@
+"""The API's own settings: ``VERIRAG_API_*`` environment variables, then ``verirag serve`` flags.
+
+Everything else (data directory, default collection, default model, the store) comes from
+:class:`rag.settings.Settings`. These live apart because rag must not know about the HTTP service.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
+
+
+def is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and the usual names of them; False for 0.0.0.0 and real interfaces."""
+    if host.lower() in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class ApiSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VERIRAG_API_", extra="forbid", validate_default=True)
+
+    host: str = Field("127.0.0.1", description="Interface to listen on. Non-loopback needs at least one API key.")
+    port: int = Field(8000, ge=1, le=65535)
+
+    # Request bounds. The JSON body limit covers every route but uploads, which get
+    # max_upload_files × max_upload_mb (plus multipart framing).
+    max_body_kb: int = Field(256, ge=1, description="Largest JSON request body.")
+    max_question_chars: int = Field(4000, ge=1, description="Longest question (or last chat message).")
+    max_top_k: int = Field(50, ge=1, le=1000, description="Most passages one request may retrieve.")
+    max_history_messages: int = Field(40, ge=0, description="Most earlier chat turns sent with a question.")
+    max_upload_mb: float = Field(25.0, gt=0, description="Largest uploaded file.")
+    max_upload_files: int = Field(20, ge=1, description="Most files in one upload request.")
+
+    # Per-key token bucket: refills at rate_limit_per_minute, holds at most rate_limit_burst.
+    rate_limit_per_minute: float = Field(120.0, ge=0, description="Requests per minute per key (0: no limit).")
+    rate_limit_burst: int = Field(30, ge=1, description="Requests a key may send at once after being idle.")
+
+    # Each stage of a question has its own deadline; a stage past it ends the request with 504.
+    retrieve_timeout_s: float = Field(15.0, gt=0)
+    generate_timeout_s: float = Field(300.0, gt=0)
+    verify_timeout_s: float = Field(120.0, gt=0)
+
+    worker_threads: int = Field(16, ge=1, le=256, description="Threads that run retrieval and generation.")
+    # Concurrent questions share one embedding call: up to this many per batch.
+    query_batch_max: int = Field(16, ge=1, le=256)
+
+    audit_reasoning: bool = Field(False, description="Also write the model's reasoning into the audit log.")
+    job_max_attempts: int = Field(3, ge=1, description="Restarts an interrupted ingest job survives before it is failed.")
+    readiness_cache_s: float = Field(5.0, ge=0, description="How long /readyz reuses its last checks.")
+
+    @property
+    def max_body_bytes(self) -> int:
+        return self.max_body_kb * 1024
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def max_upload_body_bytes(self) -> int:
+        return self.max_upload_files * (self.max_upload_bytes + 64 * 1024) + self.max_body_bytes
+
+    @property
+    def stage_timeouts(self) -> dict[str, float]:
+        return {
+            "retrieval": self.retrieve_timeout_s,
+            "generation": self.generate_timeout_s,
+            "verification": self.verify_timeout_s,
+        }
+
+    def with_overrides(self, **overrides) -> "ApiSettings":
+        given = {key: value for key, value in overrides.items() if value is not None}
+        return self.model_validate({**self.model_dump(), **given}) if given else self

@@ -1,0 +1,1 @@
+"""Document uploads and the ingest jobs that store them."""

@@ -1,0 +1,168 @@
+"""What an uploaded file really is, from its bytes: its name and its Content-Type are only claims.
+
+A file is accepted when its bytes match the family its extension names (a PDF starts with
+``%PDF-``, a DOCX is a ZIP with ``word/`` inside, a .txt decodes as text …) and when the
+Content-Type the client sent, if it says anything specific, names that family too. Anything else
+is rejected with a reason: a binary named .txt, a truncated DOCX, an HTML page named .pdf.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+HEAD_BYTES = 64 * 1024
+
+# extension → (family, label)
+EXTENSIONS: dict[str, tuple[str, str]] = {
+    ".pdf": ("pdf", "PDF"),
+    ".docx": ("ooxml", "DOCX"), ".pptx": ("ooxml", "PPTX"), ".xlsx": ("ooxml", "XLSX"),
+    ".odt": ("odf", "ODT"), ".epub": ("odf", "EPUB"),
+    ".doc": ("ole", "DOC"), ".ppt": ("ole", "PPT"),
+    ".rtf": ("rtf", "RTF"),
+    ".txt": ("text", "text"), ".text": ("text", "text"), ".md": ("text", "Markdown"),
+    ".markdown": ("text", "Markdown"), ".csv": ("text", "CSV"), ".tsv": ("text", "TSV"),
+    ".rst": ("text", "reStructuredText"), ".org": ("text", "Org"), ".log": ("text", "text"),
+    ".html": ("text", "HTML"), ".htm": ("text", "HTML"), ".xml": ("text", "XML"), ".eml": ("text", "e-mail"),
+}  # fmt: skip
+# Members that make a ZIP the office format its extension claims.
+OOXML_PART = {".docx": "word/", ".pptx": "ppt/", ".xlsx": "xl/"}
+OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+ODF_MIMETYPE = {".odt": b"application/vnd.oasis.opendocument.text", ".epub": b"application/epub+zip"}
+
+SUPPORTED = ", ".join(sorted(EXTENSIONS))
+
+
+@dataclass(frozen=True)
+class Sniffed:
+    detected: str  # what the bytes look like: PDF, DOCX, text, binary, empty …
+    error: str | None = None  # None: accepted
+
+    @property
+    def accepted(self) -> bool:
+        return self.error is None
+
+
+def sniff_file(path: Path, name: str, claimed_type: str | None) -> Sniffed:
+    """Check the stored file ``path`` (uploaded as ``name``, sent with ``claimed_type``)."""
+    size = path.stat().st_size
+    if size == 0:
+        return Sniffed("empty", "the file is empty")
+    with open(path, "rb") as handle:
+        head = handle.read(HEAD_BYTES)
+    suffix = Path(name).suffix.lower()
+    if suffix == ".jsonl":
+        return Sniffed(describe(head), "JSONL corpora are ingested with `verirag ingest FILE.jsonl`, not uploaded")
+    if suffix not in EXTENSIONS:
+        return Sniffed(describe(head), f"unsupported file type {suffix or '(no extension)'}; supported: {SUPPORTED}")
+    family, label = EXTENSIONS[suffix]
+    problem = _mismatch(family, label, suffix, head, path) or _claim_mismatch(claimed_type, family, label)
+    return Sniffed(describe(head) if problem else label, problem)
+
+
+def _mismatch(family: str, label: str, suffix: str, head: bytes, path: Path) -> str | None:
+    named = f"named {suffix} but"
+    if family == "pdf":
+        if b"%PDF-" not in head[:1024]:
+            return f"{named} not a PDF (no %PDF- header; the bytes look like {describe(head)})"
+        return None
+    if family in ("ooxml", "odf"):
+        if family == "ooxml" and head.startswith(OLE2_MAGIC):
+            # Office saves a password-protected DOCX/XLSX/PPTX inside an OLE2 container.
+            return "the file is password-protected or encrypted; save an unprotected copy and upload that"
+        if not head.startswith(b"PK\x03\x04"):
+            return f"{named} not a valid {label} file ({label} is a ZIP archive; the bytes look like {describe(head)})"
+        return _zip_problem(path, suffix, label)
+    if family == "ole":
+        if not head.startswith(OLE2_MAGIC):
+            return f"{named} not a legacy Office file (the bytes look like {describe(head)})"
+        return None
+    if family == "rtf":
+        if not head.lstrip().startswith(b"{\\rtf"):
+            return f"{named} not RTF (no {{\\rtf header; the bytes look like {describe(head)})"
+        return None
+    if not looks_like_text(head):
+        return f"{named} not {label}: it holds binary data (the bytes look like {describe(head)})"
+    return None
+
+
+def _zip_problem(path: Path, suffix: str, label: str) -> str | None:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+            if suffix in OOXML_PART:
+                if "[Content_Types].xml" not in names or not any(n.startswith(OOXML_PART[suffix]) for n in names):
+                    return f"a ZIP archive, but not a valid {label} file (no {OOXML_PART[suffix]} part inside)"
+            elif archive.read("mimetype").strip() != ODF_MIMETYPE[suffix]:
+                return f"a ZIP archive, but not a valid {label} file (wrong mimetype entry)"
+    except KeyError:
+        return f"a ZIP archive, but not a valid {label} file (no mimetype entry)"
+    except (zipfile.BadZipFile, OSError, EOFError) as error:
+        return f"a damaged or truncated {label} ({error}); upload the complete file"
+    return None
+
+
+# Content-Type → family; generic types (application/octet-stream) claim nothing.
+def _claimed_family(content_type: str) -> str | None:
+    mime = content_type.split(";", 1)[0].strip().lower()
+    if not mime or mime in ("application/octet-stream", "binary/octet-stream", "application/x-www-form-urlencoded"):
+        return None
+    if mime == "application/pdf":
+        return "pdf"
+    if mime.startswith("application/vnd.openxmlformats-officedocument."):
+        return "ooxml"
+    if mime in ("application/vnd.oasis.opendocument.text", "application/epub+zip"):
+        return "odf"
+    if mime in ("application/msword", "application/vnd.ms-powerpoint"):
+        return "ole"
+    if mime in ("application/rtf", "text/rtf"):
+        return "rtf"
+    if mime.startswith("text/") or mime in ("message/rfc822", "application/xml", "application/xhtml+xml"):
+        return "text"
+    if mime in ("application/zip", "application/x-zip-compressed"):
+        return "zip"
+    return "other:" + mime
+
+
+def _claim_mismatch(claimed_type: str | None, family: str, label: str) -> str | None:
+    claimed = _claimed_family(claimed_type or "")
+    if claimed is None or claimed == family or (claimed == "zip" and family in ("ooxml", "odf")):
+        return None
+    return f"sent as Content-Type {claimed_type!r} but the bytes are {label}; send the file's real type"
+
+
+def looks_like_text(head: bytes) -> bool:
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 with a BOM
+        return len(head) % 2 == 0 or len(head) == HEAD_BYTES
+    if b"\x00" in head:
+        return False
+    controls = sum(1 for byte in head if byte < 32 and byte not in (9, 10, 12, 13, 27))
+    return controls <= max(1, len(head) // 100)
+
+
+def describe(head: bytes) -> str:
+    """A short name for what the bytes are, for error messages."""
+    if not head:
+        return "empty"
+    if b"%PDF-" in head[:1024]:
+        return "PDF"
+    if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
+        return "ZIP archive"
+    if head.startswith(OLE2_MAGIC):
+        return "legacy or encrypted Office file"
+    if head.lstrip().startswith(b"{\\rtf"):
+        return "RTF"
+    for magic, name in ((b"\x89PNG", "PNG image"), (b"\xff\xd8\xff", "JPEG image"), (b"GIF8", "GIF image"),
+                        (b"\x7fELF", "executable"), (b"\x1f\x8b", "gzip archive")):
+        if head.startswith(magic):
+            return name
+    if looks_like_text(head):
+        stripped = head.lstrip().lower()
+        if stripped.startswith((b"<!doctype html", b"<html")):
+            return "HTML"
+        return "text"
+    return "binary data"
+
+
+__all__ = ["Sniffed", "describe", "looks_like_text", "sniff_file"]

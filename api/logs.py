@@ -1,0 +1,79 @@
+"""Structured logs: one JSON object a line, each carrying the id of the request it belongs to.
+
+The request id lives in a context variable set by the middleware; work handed to threads runs in
+a copy of the context (see api.stages), so log lines written there carry it too.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+import uuid
+from contextvars import ContextVar
+
+REQUEST_ID_HEADER = "x-request-id"
+# A client's id is reused when it is short and plain; anything else (spaces, quotes, newlines that
+# would forge log lines) is replaced by a fresh one.
+_CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
+
+_request_id: ContextVar[str | None] = ContextVar("verirag_request_id", default=None)
+
+
+def current_request_id() -> str | None:
+    return _request_id.get()
+
+
+def set_request_id(value: str | None):
+    return _request_id.set(value)
+
+
+def reset_request_id(token) -> None:
+    _request_id.reset(token)
+
+
+def request_id_from(header_value: str | None) -> str:
+    if header_value and _CLIENT_REQUEST_ID.match(header_value):
+        return header_value
+    return uuid.uuid4().hex
+
+
+class JsonFormatter(logging.Formatter):
+    """``{"time", "level", "logger", "message", "request_id", …fields}``; ``extra={"fields": {...}}``
+    adds keys, an exception adds its traceback as ``exception``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        request_id = getattr(record, "request_id", None) or current_request_id()
+        if request_id:
+            entry["request_id"] = request_id
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            entry.update(fields)
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+def configure_json_logging(level: str = "info") -> None:
+    """Route every logger (uvicorn's included) through one JSON handler on stderr."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = []
+        logger.propagate = True
+    # The access log is written by api.middleware (with the request id, key and latency).
+    logging.getLogger("uvicorn.access").disabled = True
+    for noisy in ("httpx", "sentence_transformers", "unstructured", "pdfminer", "pikepdf", "transformers"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)

@@ -1,0 +1,99 @@
+"""POST /v1/query: a question answered from a collection, as ``verirag ask --json`` answers it.
+
+With ``"stream": true`` the answer comes as Server-Sent Events, in this order:
+
+* ``retrieval`` — ``{"request_id", "collection", "passages": [...]}``: the sources the model gets
+* ``reasoning`` — ``{"text"}`` deltas of the reasoning trace (none with ``"reasoning": "omit"``)
+* ``answer`` — ``{"text"}`` deltas of the answer; under the retry and abstain policies the answer is
+  held back until it is verified and sent as one event (the kept answer, not the first draft)
+* ``verification`` — ``{"verdict"}``: the verifier's verdict (null without a verifier)
+* ``done`` — the whole result, exactly the non-streaming response body
+
+or, when something fails after the stream started, ``error`` — ``{"status", "error": {...}}`` —
+and the stream ends. Failures before it starts (bad key, unknown collection) are plain HTTP errors.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from rag.pipeline import AnswerRequest, AnswerResult
+
+from api import answering
+from api.deps import Authenticated, Caller, State
+from api.errors import translate, unexpected
+from api.registry import OpenCollection
+from api.schemas.common import error_responses
+from api.schemas.query import QueryRequest, QueryResponse
+from api.sse import KEEPALIVE, event, event_stream, openapi_stream
+from api.state import AppState
+
+router = APIRouter(tags=["questions"])
+
+
+def result_body(result: AnswerResult, request_id: str, collection: str, include_reasoning: bool) -> dict[str, Any]:
+    return {"request_id": request_id, "collection": collection, **result.to_dict(include_reasoning=include_reasoning)}
+
+
+@router.post(
+    "/v1/query",
+    response_model=QueryResponse,
+    summary="Answer a question from a collection, with citations and a verdict",
+    responses={200: openapi_stream("With stream: true, Server-Sent Events: retrieval, reasoning, answer, "
+                                   "verification, done (or error)."),
+               **error_responses(400, 401, 403, 404, 413, 422, 429, 502, 503, 504)},
+)
+async def query(body: QueryRequest, caller: Authenticated, state: State, request: Request):
+    name = answering.collection_name(state, caller, body.collection)
+    question = answering.bounded_question(state, body.question)
+    answer_request = answering.answer_request(
+        state, question=question, model=body.model, top_k=body.top_k, filters=body.filters,
+        fusion=body.fusion, verify=body.verify,
+    )  # fmt: skip
+    collection = await answering.open_collection(state, name)
+    include_reasoning = body.reasoning == "include"
+    request_id = request.state.request_id
+    if body.stream:
+        return event_stream(_events(state, caller, collection, answer_request, include_reasoning, request_id))
+    result = await answering.answer(state, caller, collection, answer_request, "query")
+    return result_body(result, request_id, name, include_reasoning)
+
+
+async def _events(state: AppState, caller: Caller, collection: OpenCollection, answer_request: AnswerRequest,
+                  include_reasoning: bool, request_id: str):
+    hold = answering.holds_answer(state, answer_request)
+    verdict_event: str | None = None
+    try:
+        async for kind, payload in answering.answer_events(state, collection, answer_request):
+            if kind == "keepalive":
+                yield KEEPALIVE
+            elif kind == "retrieval":
+                passages = [passage.to_dict() for passage in payload]
+                yield event("retrieval", {"request_id": request_id, "collection": collection.name, "passages": passages})
+            elif kind == "reasoning":
+                if include_reasoning:
+                    yield event("reasoning", {"text": payload})
+            elif kind == "answer":
+                if not hold:
+                    yield event("answer", {"text": payload})
+            elif kind == "verification":
+                verdict_event = event("verification", {"verdict": payload.to_dict() if payload is not None else None})
+                if not hold:
+                    yield verdict_event
+            elif kind == "done":
+                if hold:
+                    yield event("answer", {"text": payload.answer})
+                if hold or verdict_event is None:
+                    yield verdict_event or event("verification", {"verdict": _verdict(payload)})
+                answering.record_answer(state, caller, collection.name, payload, "query")
+                yield event("done", result_body(payload, request_id, collection.name, include_reasoning))
+    except Exception as error:  # the stream has started: the failure becomes its last event
+        answering.record_failure(state, caller, collection.name, answer_request, "query", error)
+        api_error = translate(error) or unexpected(error)
+        yield event("error", {"status": api_error.status, **api_error.body()})
+
+
+def _verdict(result: AnswerResult) -> dict | None:
+    return result.verdict.to_dict() if result.verdict is not None else None

@@ -1,0 +1,1 @@
+"""Pydantic bodies of every route, one module per resource."""

@@ -1,0 +1,79 @@
+"""Bodies of the collection, document and job routes."""
+
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from pydantic import BaseModel, Field
+
+JobState = Literal["queued", "running", "succeeded", "failed"]
+FileStatus = Literal["pending", "ingested", "unchanged", "failed", "rejected"]
+
+
+class JobFile(BaseModel):
+    name: str = Field(description="The file name as uploaded.")
+    doc_id: Optional[str] = Field(description="The document id it is stored under (its cleaned name); null if rejected.")
+    size: int
+    content_type: Optional[str] = Field(description="The type the client claimed.")
+    detected_type: Optional[str] = Field(description="What the bytes are, sniffed.")
+    status: FileStatus = Field(description="pending, ingested, unchanged (already stored), failed or rejected (at upload).")
+    error: Optional[str] = None
+    chunks_written: int = 0
+    chunks_deleted: int = 0
+
+
+class JobProgress(BaseModel):
+    files_total: int
+    files_done: int
+    fraction: float
+
+
+class JobModel(BaseModel):
+    id: str
+    collection: str
+    state: JobState
+    progress: JobProgress
+    files: list[JobFile]
+    error: Optional[str] = Field(None, description="Why the job failed as a whole.")
+    note: Optional[str] = Field(None, description="E.g. that it was resumed after a restart.")
+    attempts: int
+    created_at: float
+    started_at: Optional[float]
+    finished_at: Optional[float]
+
+
+class UploadAccepted(BaseModel):
+    job_id: str
+    collection: str
+    state: JobState
+    files: list[JobFile]
+    status_url: str
+
+
+class CollectionModel(BaseModel):
+    name: str
+    documents: int
+    points: int
+    backend: str
+
+
+class CollectionList(BaseModel):
+    collections: list[CollectionModel]
+
+
+class DocumentModel(BaseModel):
+    doc_id: str
+    source: str
+    chunks: int
+
+
+class CollectionDetail(CollectionModel):
+    document_list: list[DocumentModel] = Field(description="Documents by doc_id, one page of them (offset, limit).")
+    offset: int
+    limit: int
+
+
+class DocumentDeleted(BaseModel):
+    collection: str
+    doc_id: str
+    chunks_deleted: int

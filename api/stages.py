@@ -1,0 +1,185 @@
+"""Deadlines per stage of a question, kept while the blocking pipeline runs on a worker thread.
+
+The pipeline is synchronous and knows nothing of deadlines. The collection's retriever and
+verifier are wrapped in proxies that tell a :class:`StageClock` which stage the worker thread is in
+(retrieval → generation → verification, and back to generation when the retry policy asks the
+model again); the request's coroutine watches the clock and gives up with :class:`StageTimeout`
+when the current stage has run past its limit. Python cannot kill a thread: an abandoned answer
+runs on in the background and its result is dropped, while a stream is told to stop at its next
+event (which closes the model's HTTP stream).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import threading
+import time
+from concurrent.futures import Executor
+from typing import Any, Callable, Iterator
+
+from api.errors import StageTimeout
+
+POLL_S = 0.25  # how often a waiting request looks at the clock
+_local = threading.local()
+
+
+class StageClock:
+    def __init__(self, first_stage: str = "retrieval"):
+        self._lock = threading.Lock()
+        self.stage = first_stage
+        self.started = time.monotonic()
+        self.cancelled = threading.Event()
+
+    def enter(self, stage: str) -> None:
+        with self._lock:
+            self.stage, self.started = stage, time.monotonic()
+
+    def overrun(self, limits: dict[str, float]) -> tuple[str, float, float]:
+        """(stage, its limit, seconds left before the limit; ≤ 0 once it has run past it)."""
+        with self._lock:
+            stage, started = self.stage, self.started
+        limit = limits.get(stage, float("inf"))
+        return stage, limit, limit - (time.monotonic() - started)
+
+
+def _mark(stage: str) -> None:
+    clock = getattr(_local, "clock", None)
+    if clock is not None:
+        clock.enter(stage)
+
+
+class StageMarkingRetriever:
+    """The retriever as the pipeline sees it: retrieval, then whatever follows is generation."""
+
+    def __init__(self, inner: Any):
+        self._inner = inner
+
+    def retrieve(self, *args: Any, **kwargs: Any):
+        _mark("retrieval")
+        try:
+            return self._inner.retrieve(*args, **kwargs)
+        finally:
+            _mark("generation")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+class StageMarkingVerifier:
+    """The verifier as the pipeline sees it: verification, then generation again (a retry)."""
+
+    def __init__(self, inner: Any):
+        self._inner = inner
+
+    def verify(self, *args: Any, **kwargs: Any):
+        _mark("verification")
+        try:
+            return self._inner.verify(*args, **kwargs)
+        finally:
+            _mark("generation")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def _in_clock(clock: StageClock, work: Callable[[], Any]) -> Callable[[], Any]:
+    context = contextvars.copy_context()  # the request id follows the work into the thread
+
+    def run() -> Any:
+        _local.clock = clock
+        try:
+            return context.run(work)
+        finally:
+            _local.clock = None
+
+    return run
+
+
+async def run_with_deadlines(executor: Executor, work: Callable[[], Any], limits: dict[str, float],
+                             first_stage: str = "retrieval") -> Any:
+    """``work()`` on the executor; StageTimeout as soon as its current stage overruns its limit."""
+    clock = StageClock(first_stage)
+    future = asyncio.get_running_loop().run_in_executor(executor, _in_clock(clock, work))
+    while True:
+        stage, limit, left = clock.overrun(limits)
+        if left <= 0:
+            clock.cancelled.set()
+            future.add_done_callback(_drop_result)
+            raise StageTimeout(stage, limit)
+        done, _ = await asyncio.wait({future}, timeout=min(left, POLL_S))
+        if done:
+            return future.result()
+
+
+def _drop_result(future: asyncio.Future) -> None:
+    if not future.cancelled():
+        future.exception()  # retrieve it, so asyncio does not log "exception was never retrieved"
+
+
+class DeadlineStream:
+    """Events of a blocking generator, consumed from a coroutine, with stage deadlines.
+
+    ``async for event in stream`` yields the generator's items, handed over from the worker thread
+    through an asyncio queue; a stage overrun raises StageTimeout, an error in the generator is raised
+    as it is, and ``("keepalive", None)`` is yielded after ``keepalive_s`` without an event (so the
+    caller can keep proxies from closing the connection). Leaving the loop early (client gone,
+    timeout) tells the worker to stop at its next event, which closes the generator.
+    """
+
+    def __init__(self, executor: Executor, events: Callable[[], Iterator[Any]], limits: dict[str, float],
+                 keepalive_s: float = 15.0):
+        self.clock = StageClock("retrieval")
+        self.limits = limits
+        self.keepalive_s = keepalive_s
+        self._executor = executor
+        self._events = events
+
+    async def __aiter__(self):
+        loop = asyncio.get_running_loop()
+        handed: asyncio.Queue = asyncio.Queue()
+
+        def hand_over(item: tuple[str, Any]) -> None:
+            try:
+                loop.call_soon_threadsafe(handed.put_nowait, item)
+            except RuntimeError:  # the event loop is gone: nobody is listening any more
+                self.clock.cancelled.set()
+
+        def produce() -> None:
+            generator = self._events()
+            try:
+                for item in generator:
+                    hand_over(("event", item))
+                    if self.clock.cancelled.is_set():
+                        break
+            except BaseException as error:  # handed to the consumer, which decides what it means
+                hand_over(("error", error))
+            finally:
+                generator.close()
+                hand_over(("end", None))
+
+        future = loop.run_in_executor(self._executor, _in_clock(self.clock, produce))
+        future.add_done_callback(_drop_result)
+        last_event = time.monotonic()
+        try:
+            while True:
+                stage, limit, left = self.clock.overrun(self.limits)
+                if left <= 0:
+                    raise StageTimeout(stage, limit)
+                quiet = time.monotonic() - last_event
+                if quiet >= self.keepalive_s:
+                    last_event = time.monotonic()
+                    yield ("keepalive", None)
+                    continue
+                try:
+                    kind, payload = await asyncio.wait_for(handed.get(), min(left, POLL_S, self.keepalive_s - quiet))
+                except asyncio.TimeoutError:
+                    continue
+                last_event = time.monotonic()
+                if kind == "end":
+                    return
+                if kind == "error":
+                    raise payload
+                yield payload
+        finally:
+            self.clock.cancelled.set()

@@ -1,0 +1,112 @@
+"""Everything one running API holds: settings, stores, keys, jobs, limits, logs and metrics.
+
+Built by :func:`api.app.create_app`, started and closed by the app's lifespan, and handed to routes
+through ``Depends(get_state)``. Files live under ``<data_dir>/api/``: ``keys.sqlite3``,
+``jobs.sqlite3``, ``uploads/<job id>/`` and ``audit.jsonl``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from rag.settings import Settings
+
+from api.audit import AuditLog
+from api.batching import BatchingQueryEmbedder
+from api.config import ApiSettings, is_loopback
+from api.jobs.store import JobStore
+from api.jobs.uploads import remove_orphans
+from api.jobs.worker import IngestWorker
+from api.keys import KeyStore
+from api.metrics import Metrics
+from api.ratelimit import TokenBucketLimiter
+from api.registry import CollectionRegistry
+
+log = logging.getLogger("api")
+
+
+def api_dir(settings: Settings) -> Path:
+    return settings.data_dir / "api"
+
+
+def key_store_for(settings: Settings) -> KeyStore:
+    return KeyStore(api_dir(settings) / "keys.sqlite3")
+
+
+class AppState:
+    def __init__(self, settings: Settings, api_settings: ApiSettings, embedder: Any = None):
+        self.settings = settings
+        self.api_settings = api_settings
+        self.loopback_only = is_loopback(api_settings.host)
+        root = api_dir(settings)
+        self.uploads_dir = root / "uploads"
+        self.uploads_dir.mkdir(parents=True, exist_ok=True)
+        self.keys = key_store_for(settings)
+        self.jobs = JobStore(root / "jobs.sqlite3")
+        self.audit = AuditLog(root / "audit.jsonl", include_reasoning=api_settings.audit_reasoning)
+        self.metrics = Metrics()
+        self.limiter = TokenBucketLimiter(api_settings.rate_limit_per_minute, api_settings.rate_limit_burst)
+        self.executor = ThreadPoolExecutor(api_settings.worker_threads, thread_name_prefix="verirag-api")
+        self._given_embedder = embedder
+        self._embedder: BatchingQueryEmbedder | None = None
+        self._embedder_lock = threading.Lock()
+        self.collections = CollectionRegistry(settings, self.embedder)
+        self.worker = IngestWorker(self.jobs, self.collections, settings, self.embedder, self.uploads_dir,
+                                   self.metrics)
+        self.readiness_cache: tuple[float, dict] | None = None
+        self._users = 0
+        self._users_lock = threading.Lock()
+
+    def embedder(self) -> BatchingQueryEmbedder:
+        """The shared embedder, loaded on first use (the model takes seconds to load)."""
+        with self._embedder_lock:
+            if self._embedder is None:
+                inner = self._given_embedder
+                if inner is None:
+                    from rag.embedding import load_dense_embedder
+
+                    s = self.settings
+                    inner = load_dense_embedder(s.embed_model, s.embed_device, s.embed_batch_size)
+                self._embedder = BatchingQueryEmbedder(inner, self.api_settings.query_batch_max)
+            return self._embedder
+
+    def enter(self, run_worker: bool = True) -> None:
+        """Start on the first lifespan that runs; later ones share the started state."""
+        with self._users_lock:
+            self._users += 1
+            if self._users == 1:
+                self.start(run_worker)
+
+    def exit(self) -> None:
+        """Close when the last lifespan ends."""
+        with self._users_lock:
+            self._users -= 1
+            if self._users == 0:
+                self.close()
+
+    def start(self, run_worker: bool = True) -> None:
+        """Recover what a previous process left, then start the ingest worker."""
+        requeued, failed = self.jobs.recover_interrupted(self.api_settings.job_max_attempts)
+        for job_id in requeued:
+            log.warning("ingest job %s was interrupted; resuming it", job_id)
+        for job_id in failed:
+            log.error("ingest job %s was interrupted too often; marked failed", job_id)
+        for folder in remove_orphans(self.uploads_dir, self.jobs.known_ids()):
+            log.warning("removed %s: uploads of a request that never became a job", folder)
+        self.embedder()
+        if run_worker:
+            self.worker.start()
+
+    def close(self) -> None:
+        self.worker.stop()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.collections.close()
+        if self._embedder is not None:
+            self._embedder.close()
+        self.jobs.close()
+        self.keys.close()
+        self.audit.close()

@@ -1,0 +1,107 @@
+"""Fixtures of the API tests: a small collection ingested once per session and copied per module,
+a DeepSeek wire-format server on loopback for the model, and app factories around them."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.config import ApiSettings
+from ingest.job import IngestJob, IngestOptions
+from rag.settings import Settings
+from tests.api.helpers import COLLECTION, SAMPLES, SMALL_SAMPLES, make_api_settings, make_settings
+from tests.support.deepseek_server import DeepSeekWireServer, echo_reply
+
+
+@pytest.fixture(scope="session")
+def collection_template(tmp_path_factory, embedder) -> Path:
+    """A data directory holding the collection ``demo`` (three sample documents), ingested once."""
+    root = tmp_path_factory.mktemp("api-template")
+    docs = root / "docs"
+    docs.mkdir()
+    for name in SMALL_SAMPLES:
+        shutil.copy(SAMPLES / name, docs / name)
+    report = IngestJob(Settings(data_dir=root / "data"), embedder).run(
+        IngestOptions(paths=[str(docs)], collection=COLLECTION, progress=False)
+    )
+    assert not report.failures, report.failures
+    return root / "data"
+
+
+@pytest.fixture(scope="module")
+def data_dir(collection_template, tmp_path_factory) -> Path:
+    """A private copy of the template for one test module (an embedded collection has one owner)."""
+    target = tmp_path_factory.mktemp("api-data") / "data"
+    shutil.copytree(collection_template, target, ignore=shutil.ignore_patterns("LOCK"))
+    return target
+
+
+@pytest.fixture(scope="module")
+def model_server():
+    with DeepSeekWireServer(api_key="sk-test") as server:
+        yield server
+
+
+@pytest.fixture
+def model(model_server) -> DeepSeekWireServer:
+    """The module's model server with an empty script and the echo responder, for one test."""
+    model_server.reset()
+    model_server.responder = echo_reply
+    yield model_server
+    model_server.reset()
+    model_server.responder = echo_reply
+
+
+@pytest.fixture(autouse=True)
+def _deepseek_key(monkeypatch):
+    monkeypatch.setenv("DEEPSEEK_API_KEY", "sk-test")
+
+
+@pytest.fixture
+def fresh_data_dir(collection_template, tmp_path):
+    """``fresh_data_dir()`` → a new private copy of the template (cheap: the collection is small)."""
+    count = 0
+
+    def copy() -> Path:
+        nonlocal count
+        count += 1
+        target = tmp_path / f"data-{count}"
+        shutil.copytree(collection_template, target, ignore=shutil.ignore_patterns("LOCK"))
+        return target
+
+    return copy
+
+
+def _started(app) -> TestClient:
+    client = TestClient(app)
+    client.__enter__()
+    return client
+
+
+@pytest.fixture(scope="module")
+def client(data_dir, model_server, embedder) -> TestClient:
+    """One open-access app for the whole module, over the module's copy of the collection."""
+    client = _started(create_app(make_settings(data_dir, model_server), make_api_settings(), embedder=embedder))
+    yield client
+    client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def client_for(fresh_data_dir, model_server, embedder):
+    """``client_for(api_settings, settings=None, **create_app_options)`` → a started TestClient over a fresh
+    copy of the collection (or the given settings); closed after the test."""
+    clients: list[TestClient] = []
+
+    def build(api_settings: ApiSettings | None = None, settings: Settings | None = None, **app_options) -> TestClient:
+        settings = settings or make_settings(fresh_data_dir(), model_server)
+        client = _started(create_app(settings, api_settings or make_api_settings(), embedder=embedder, **app_options))
+        clients.append(client)
+        return client
+
+    yield build
+    for client in clients:
+        client.__exit__(None, None, None)
