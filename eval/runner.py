@@ -1,0 +1,273 @@
+"""`verirag eval run`: load a data set, index its corpus, evaluate every item, write the reports.
+
+The run is resumable: each finished item is appended to ``items.jsonl`` in the output folder, and a
+rerun with the same configuration skips it (eval.itemlog). The output folder defaults to
+``<data_dir>/eval/runs/<data set>-<fingerprint>``, so running the same command again resumes it.
+
+What a run evaluates (its *parts*):
+
+* ``qa`` — every question end to end (retrieve → generate → verify), when the data set has reference
+  answers;
+* ``retrieval`` — retrieval only, for BEIR sets (no reference answers) or with ``retrieval_only``;
+  retrieval is ``top_k`` = 100 passages deep unless told otherwise, so Recall@100 is defined;
+* ``verifier`` — the labelled answers of ``halu.jsonl`` through the verifier alone.
+
+Errors: a model that stays unavailable or rejects one request (prompt too long) fails that item only:
+it is recorded with its error, left out of the metrics and tried again by the next run. Configuration
+errors (a bad key, an unknown profile, a store in use) and anything unexpected stop the run; what
+finished stays in the folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from rag.backends.base import ModelRequestError, ModelUnavailableError
+from rag.embedding import DenseEmbedder, default_model_path, load_dense_embedder
+from rag.profiles import resolve_profile
+from rag.prompts import PromptTooLongError
+from rag.settings import Settings
+
+from eval.corpus import collection_name, ensure_collection, slug
+from eval.dataset import Dataset, DatasetError
+from eval.itemlog import ItemLog
+from eval.items import (
+    QuestionSettings,
+    RecordingRetriever,
+    evaluate_labelled,
+    evaluate_question,
+    evaluate_retrieval,
+    failed_record,
+    item_key,
+    selected_keys,
+)
+from eval.loaders import load_dataset
+
+log = logging.getLogger(__name__)
+RETRIEVAL_ONLY_DEPTH = 100
+# One item fails, the run goes on: these concern one request, not the configuration.
+ITEM_ERRORS = (ModelUnavailableError, ModelRequestError, PromptTooLongError)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    dataset: Path
+    format: str | None = None
+    collection: str | None = None
+    model: str | None = None
+    judge: str | None = None
+    limit: int | None = None
+    out: Path | None = None
+    top_k: int | None = None
+    retrieval_only: bool = False
+    verifier_only: bool = False
+    fresh: bool = False
+    progress: bool | None = None  # None: a bar on a terminal
+
+
+@dataclass
+class RunOutcome:
+    folder: Path
+    results: dict
+    evaluated: int  # items evaluated by this invocation
+    reused: int  # items found finished in the folder
+    failed: int  # items that ended in an error (retried next time)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Plan:
+    dataset: Dataset
+    question_part: str | None  # "qa", "retrieval" or None
+    questions: tuple
+    labelled: tuple
+    settings: Settings
+    model: str | None
+    judge: str | None
+    top_k: int
+    collection: str | None
+    config: dict
+    fingerprint: str
+
+
+def plan_run(options: RunOptions, settings: Settings) -> Plan:
+    if options.retrieval_only and options.verifier_only:
+        raise DatasetError("--retrieval-only and --verifier-only exclude each other: pick one")
+    if options.limit is not None and options.limit < 1:
+        raise DatasetError(f"--limit must be at least 1, got {options.limit}")
+    dataset = load_dataset(options.dataset, options.format)
+    settings = settings.with_overrides(verify_judge_model=options.judge)
+    question_part = None
+    if dataset.questions and not options.verifier_only:
+        question_part = "retrieval" if dataset.retrieval_only or options.retrieval_only else "qa"
+    labelled = () if options.retrieval_only else tuple(dataset.labelled[: options.limit])
+    questions = tuple(dataset.questions[: options.limit]) if question_part else ()
+    if not questions and not labelled:
+        raise DatasetError(
+            f"{dataset.path}: nothing to evaluate: "
+            + ("the data set has no labelled answers (halu.jsonl)" if options.verifier_only else
+               "the data set has no questions (qa.jsonl, queries)")
+        )
+    model = None
+    if question_part == "qa":
+        model = resolve_profile(options.model, settings).name
+    if options.judge is not None:
+        resolve_profile(options.judge, settings)
+    top_k = options.top_k or (RETRIEVAL_ONLY_DEPTH if question_part == "retrieval" else settings.retrieval_top_k)
+    collection = None
+    if question_part:
+        collection = options.collection or (collection_name(dataset) if dataset.corpus else None)
+    config = _config(dataset, question_part, bool(labelled), settings, model, options.judge, top_k, collection)
+    fingerprint = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
+    return Plan(dataset, question_part, questions, labelled, settings, model, options.judge, top_k, collection,
+                config, fingerprint)
+
+
+def _config(dataset: Dataset, question_part, has_labelled, settings: Settings, model, judge, top_k, collection) -> dict:
+    profile = asdict(resolve_profile(model, settings)) if model else None
+    return {
+        "dataset": {
+            "path": str(dataset.path),
+            "name": dataset.name,
+            "format": dataset.format,
+            "content_hash": dataset.content_hash,
+            "corpus": {"origin": dataset.corpus.origin, "content_hash": dataset.corpus.content_hash}
+            if dataset.corpus else None,
+        },
+        "parts": [p for p in (question_part, "verifier" if has_labelled else None) if p],
+        "collection": collection,
+        "model": model,
+        "model_profile": profile,
+        "judge": judge,
+        "top_k": top_k,
+        "settings": {
+            "embed_model": settings.embed_model or default_model_path(),
+            "chunk_tokens": settings.chunk_tokens,
+            "chunk_overlap_tokens": settings.chunk_overlap_tokens,
+            "bm25_avg_len": settings.bm25_avg_len,
+            "fusion": settings.fusion,
+            "expand_budget_tokens": settings.expand_budget_tokens,
+            "reranker_model": settings.reranker_model,
+            "verify_policy": "accept",  # the run scores the answer as generated: no retry, no abstention
+            "verify_judge": settings.verify_judge,
+            "verify_judge_model": settings.verify_judge_model,
+            "verify_supported_score": settings.verify_supported_score,
+            "verify_unsupported_score": settings.verify_unsupported_score,
+            "qdrant_url": settings.qdrant_url,
+        },
+    }
+
+
+def default_folder(plan: Plan) -> Path:
+    return plan.settings.data_dir / "eval" / "runs" / f"{slug(plan.dataset.name)}-{plan.fingerprint[:10]}"
+
+
+class EvalRun:
+    """One evaluation run. ``embedder`` and ``verifier`` may be given (tests share a loaded model,
+    or control the verdicts); otherwise they come from the settings."""
+
+    def __init__(self, settings: Settings, embedder: DenseEmbedder | None = None, verifier: Any = None):
+        self.settings = settings
+        self._embedder = embedder
+        self._verifier = verifier
+
+    def embedder(self, settings: Settings) -> DenseEmbedder:
+        if self._embedder is None:
+            self._embedder = load_dense_embedder(settings.embed_model, settings.embed_device, settings.embed_batch_size)
+        return self._embedder
+
+    def run(self, options: RunOptions) -> RunOutcome:
+        started = time.time()
+        plan = plan_run(options, self.settings)
+        folder = (options.out or default_folder(plan)).expanduser().resolve()
+        keys = selected_keys(plan.questions, plan.labelled, plan.question_part)
+        with ItemLog(folder, plan.fingerprint, plan.config, fresh=options.fresh) as item_log:
+            reused = sum(1 for key in keys if item_log.done(key))
+            evaluated = failed = 0
+            if reused < len(keys):
+                for record in self._evaluate_pending(plan, item_log, options, len(keys), reused):
+                    item_log.append(record)
+                    evaluated += 1
+                    failed += bool(record.get("error"))
+            records = item_log.selected(keys)
+        from eval.results import finish_run
+
+        results = finish_run(folder, plan, options, records, started)
+        return RunOutcome(folder, results, evaluated, reused, failed, list(plan.dataset.notes))
+
+    def _evaluate_pending(
+        self, plan: Plan, item_log: ItemLog, options: RunOptions, total: int, reused: int
+    ) -> Iterator[dict]:
+        from tqdm import tqdm
+
+        show = options.progress if options.progress is not None else sys.stderr.isatty()
+        settings = plan.settings
+        embedder = self.embedder(settings)
+        with tqdm(total=total, initial=reused, desc=f"eval {plan.dataset.name}", unit="item", disable=not show,
+                  file=sys.stderr, dynamic_ncols=True) as bar:
+            pending_questions = [q for q in plan.questions if not item_log.done(item_key(plan.question_part, q.id))]
+            if pending_questions:
+                yield from self._questions(plan, pending_questions, embedder, options, bar)
+            pending_labelled = [item for item in plan.labelled if not item_log.done(item_key("verifier", item.id))]
+            if pending_labelled:
+                yield from self._labelled(plan, pending_labelled, embedder, bar)
+
+    def _questions(self, plan: Plan, pending, embedder, options: RunOptions, bar) -> Iterator[dict]:
+        from rag.pipeline import pipeline_for
+        from rag.store import open_store
+
+        collection = ensure_collection(plan.dataset, plan.settings, embedder, plan.collection, options.progress)
+        scorer = self._scorer(plan, embedder)
+        with open_store(plan.settings, collection) as store:
+            pipeline = pipeline_for(plan.settings, store, embedder)
+            if self._verifier is not None:
+                pipeline.verifier = self._verifier
+            recorder = RecordingRetriever(pipeline.retriever)
+            pipeline.retriever = recorder
+            question_settings = QuestionSettings(model=plan.model, top_k=plan.top_k)
+            for question in pending:
+                bar.set_postfix_str(question.id[:24], refresh=False)
+                try:
+                    if plan.question_part == "qa":
+                        record = evaluate_question(question, pipeline, recorder, scorer, question_settings)
+                    else:
+                        record = evaluate_retrieval(question, pipeline, scorer, plan.top_k)
+                except ITEM_ERRORS as error:
+                    log.warning("question %s failed: %s", question.id, error)
+                    record = failed_record(plan.question_part, question.id, question.question, error)
+                bar.update(1)
+                yield record
+
+    def _labelled(self, plan: Plan, pending, embedder, bar) -> Iterator[dict]:
+        verifier = self._verifier
+        if verifier is None:
+            from rag.verify.verifier import verifier_for
+
+            verifier = verifier_for(plan.settings, embedder)
+        source = str(plan.dataset.path)
+        for item in pending:
+            bar.set_postfix_str(item.id[:24], refresh=False)
+            try:
+                record = evaluate_labelled(item, verifier, source)
+            except ITEM_ERRORS as error:
+                log.warning("labelled answer %s failed: %s", item.id, error)
+                record = failed_record("verifier", item.id, item.question, error)
+            bar.update(1)
+            yield record
+
+    def _scorer(self, plan: Plan, embedder: DenseEmbedder):
+        from eval.answer_metrics import AnswerScorer
+        from eval.ragas_models import DenseEmbeddings, ProfileLLM, judge_run_config, quiet_ragas_analytics
+
+        quiet_ragas_analytics(plan.settings.data_dir / "eval" / "ragas")
+        if plan.judge is None or plan.question_part != "qa":
+            return AnswerScorer()
+        llm = ProfileLLM(plan.judge, plan.settings)
+        return AnswerScorer(llm=llm, embeddings=DenseEmbeddings(embedder), run_config=judge_run_config(llm.profile.timeout_s))
