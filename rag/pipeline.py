@@ -200,7 +200,7 @@ class Pipeline:
         started = time.perf_counter()
         second_verdict = self.verifier.verify(request.question, prompt.passages, second)
         timings["retry_verify"] = time.perf_counter() - started
-        both = add_usage(generation.usage, second.usage)
+        both = generation.usage + second.usage
         if better(verdict, second_verdict):
             kept = Generation(second.reasoning, second.answer, both, second.finish_reason, second.model)
             return kept, second_verdict.with_policy("retry", warnings_for(second_verdict), previous=verdict), None
@@ -232,14 +232,6 @@ class Pipeline:
             replaced_answer=replaced,
         )
 
-
-def add_usage(a: Usage, b: Usage) -> Usage:
-    def both(x: int | None, y: int | None) -> int | None:
-        return None if x is None and y is None else (x or 0) + (y or 0)
-
-    return Usage(a.prompt_tokens + b.prompt_tokens, a.completion_tokens + b.completion_tokens,
-                 a.reasoning_tokens + b.reasoning_tokens, both(a.cache_hit_tokens, b.cache_hit_tokens),
-                 both(a.cache_miss_tokens, b.cache_miss_tokens))
 
 
 def pipeline_for(settings: Settings, store: VectorStore, embedder: DenseEmbedder | None = None) -> Pipeline:

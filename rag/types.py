@@ -111,6 +111,17 @@ class Usage:
     cache_hit_tokens: int | None = None  # None: the provider does not report it
     cache_miss_tokens: int | None = None
 
+    def __add__(self, other: "Usage") -> "Usage":
+        """Two requests' usage together (a retry); unknown cache counts stay unknown only if both are."""
+
+        def both(x: int | None, y: int | None) -> int | None:
+            return None if x is None and y is None else (x or 0) + (y or 0)
+
+        return Usage(self.prompt_tokens + other.prompt_tokens, self.completion_tokens + other.completion_tokens,
+                     self.reasoning_tokens + other.reasoning_tokens,
+                     both(self.cache_hit_tokens, other.cache_hit_tokens),
+                     both(self.cache_miss_tokens, other.cache_miss_tokens))
+
 
 @dataclass(frozen=True, slots=True)
 class Generation:

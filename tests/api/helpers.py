@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import time
 from pathlib import Path
 
@@ -11,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from api.config import ApiSettings
 from rag.settings import Settings
-from tests.support.deepseek_server import DeepSeekWireServer, Reply
+from tests.support.deepseek_server import DeepSeekWireServer, Reply, label_holding
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / "samples"
@@ -72,13 +71,6 @@ def wait_for_job(client: TestClient, job_id: str, headers: dict | None = None, t
         time.sleep(0.1)
 
 
-def label_holding(system: str, phrase: str) -> str:
-    """The [S#] label of the source block in the prompt that contains ``phrase``."""
-    for block in re.split(r"(?=^\[S\d+\])", system, flags=re.MULTILINE):
-        match = re.match(r"\[(S\d+)\]", block)
-        if match and phrase in block:
-            return match.group(1)
-    raise AssertionError(f"no source in the prompt holds {phrase!r}")
 
 
 def grounded_reply(body: dict) -> Reply:

@@ -21,7 +21,7 @@ import re
 from pathlib import Path
 
 from rag.prompts import ABSTAIN_PHRASE
-from tests.support.deepseek_server import Reply
+from tests.support.deepseek_server import Reply, label_holding
 
 DOCS = {
     "d1": ("Unit 3", "The Kaplan turbine in Unit 3 trips on overspeed at 287.5 rpm."),
@@ -125,12 +125,6 @@ def write_llamaindex(folder: Path) -> Path:
 
 
 # -- the model ---------------------------------------------------------------------------------------
-def label_holding(system: str, phrase: str) -> str:
-    for block in re.split(r"(?=^\[S\d+\])", system, flags=re.MULTILINE):
-        match = re.match(r"\[(S\d+)\]", block)
-        if match and phrase in block:
-            return match.group(1)
-    raise AssertionError(f"no source in the prompt holds {phrase!r}")
 
 
 def answer_reply(body: dict) -> Reply:

@@ -4,7 +4,6 @@ DeepSeek backend against the wire-format server, the local model in-process, and
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from ingest.job import IngestJob, IngestOptions
 from rag.pipeline import AnswerRequest, Pipeline
 from rag.settings import Settings
 from rag.store import open_store
-from tests.support.deepseek_server import DeepSeekWireServer, Reply
+from tests.support.deepseek_server import DeepSeekWireServer, Reply, label_holding
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 QUESTION = "At what speed does Unit 3 trip on overspeed?"
@@ -35,13 +34,6 @@ def data_dir(tmp_path_factory, embedder):
     return root / "data"
 
 
-def label_holding(system: str, phrase: str) -> str:
-    """The [S#] label of the source block in the prompt that contains ``phrase``."""
-    for block in re.split(r"(?=^\[S\d+\])", system, flags=re.MULTILINE):
-        match = re.match(r"\[(S\d+)\]", block)
-        if match and phrase in block:
-            return match.group(1)
-    raise AssertionError(f"no source in the prompt holds {phrase!r}")
 
 
 def grounded_reply(body: dict) -> Reply:

@@ -909,3 +909,14 @@ else:
         """A started :class:`DeepSeekWireServer` with api key ``sk-test``."""
         with DeepSeekWireServer(api_key="sk-test") as server:
             yield server
+
+
+def label_holding(system: str, phrase: str) -> str:
+    """The [S#] label of the source block in a RAG system prompt that contains ``phrase``: how a scripted
+    reply cites the right passage whatever order retrieval put it in."""
+    for block in re.split(r"(?=^\[S\d+\])", system, flags=re.MULTILINE):
+        match = re.match(r"\[(S\d+)\]", block)
+        if match and phrase in block:
+            return match.group(1)
+    raise AssertionError(f"no source in the prompt holds {phrase!r}")
+
