@@ -67,10 +67,9 @@ class AppState:
             if self._embedder is None:
                 inner = self._given_embedder
                 if inner is None:
-                    from rag.embedding import load_dense_embedder
+                    from rag.embedding import embedder_for
 
-                    s = self.settings
-                    inner = load_dense_embedder(s.embed_model, s.embed_device, s.embed_batch_size)
+                    inner = embedder_for(self.settings)
                 self._embedder = BatchingQueryEmbedder(inner, self.api_settings.query_batch_max)
             return self._embedder
 

@@ -13,7 +13,10 @@ compare the *ratios*, not the absolute numbers across runs:
                vector_store=QdrantVectorStore(in-memory client))`` over ``Document(text=title +
                "\\n" + text, id_=id)``. The ``pipeline.run(documents=...)`` call is timed.
 
-Order in each round: B, A, C. Model loading is excluded from all three: every model is loaded
+A runs once per embedding backend (``--backends``, default auto,torch,onnx): "A" is the
+first (the default), "A:torch" and "A:onnx" the same job on the other backends.
+
+Order in each round: B, the A runs, C. Model loading is excluded from all: every model is loaded
 and warmed up (one encode, one chunking / splitting pass) before any timer starts. All three use
 the same model directory, device and batch size (``Settings().embed_batch_size``).
 
@@ -44,9 +47,12 @@ DEFAULT_CORPUS = "/work/shared/datasets/scifact/corpus.jsonl"
 ORDER = ("B", "A", "C")
 NAMES = {
     "A": "verirag IngestJob",
-    "B": "raw SentenceTransformer.encode (ceiling)",
+    "B": "raw SentenceTransformer.encode (torch)",
     "C": "LlamaIndex IngestionPipeline",
 }
+# A runs once per embedding backend: the first is the default (Settings().embed_backend), the others
+# show what the backend choice is worth on the same job. Keys: "A", then "A:<backend>".
+DEFAULT_BACKENDS = "auto,torch,onnx"
 
 
 # -- corpus --------------------------------------------------------------------------------------
@@ -102,12 +108,12 @@ def run_ceiling(model, texts: list[str], batch_size: int) -> float:
 
 
 # -- A: verirag ----------------------------------------------------------------------------------
-def run_verirag(corpus_path: Path, workdir: Path, round_index: int):
+def run_verirag(corpus_path: Path, workdir: Path, round_index: int, backend: str):
     from ingest.job import IngestJob, IngestOptions
     from rag.settings import Settings
 
-    data_dir = workdir / f"verirag-data-{round_index}"  # fresh each round: everything is new
-    job = IngestJob(Settings(data_dir=data_dir))
+    data_dir = workdir / f"verirag-data-{backend}-{round_index}"  # fresh each round: everything is new
+    job = IngestJob(Settings(data_dir=data_dir, embed_backend=backend))
     started = time.perf_counter()
     report = job.run(IngestOptions(paths=[str(corpus_path)], collection="bench", progress=False))
     seconds = time.perf_counter() - started
@@ -184,7 +190,7 @@ def ratio(a: float | None, b: float | None) -> float | None:
 def run(args: argparse.Namespace) -> dict:
     from sentence_transformers import SentenceTransformer
 
-    from rag.embedding import load_dense_embedder
+    from rag.embedding import embedder_for, resolve_backend
     from rag.settings import Settings
 
     corpus = Path(args.corpus).expanduser().resolve()
@@ -206,8 +212,12 @@ def run(args: argparse.Namespace) -> dict:
         # ---- load and warm up every model (not timed) ----
         t0 = time.perf_counter()
         # A: IngestJob loads its embedder through this lru_cache'd loader with these same
-        # arguments, so the job finds this instance already loaded.
-        verirag_embedder = load_dense_embedder(settings.embed_model, device, batch_size)
+        # arguments, so the job finds each instance already loaded (ONNX exports included).
+        backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+        embedders = {b: embedder_for(settings.model_copy(update={"embed_backend": b})) for b in backends}
+        verirag_embedder = embedders[backends[0]]
+        a_keys = ["A"] + [f"A:{b}" for b in backends[1:]]
+        a_backend = dict(zip(a_keys, backends))
         # B: a plain sentence-transformers model, independent of verirag's wrapper.
         raw_model = SentenceTransformer(model_path, device=device, local_files_only=True)
         # C: LlamaIndex's wrapper (it builds its own SentenceTransformer inside).
@@ -218,7 +228,8 @@ def run(args: argparse.Namespace) -> dict:
 
         t0 = time.perf_counter()
         warm = [f"{r.get('title') or ''}\n{r.get('text') or ''}" for r in records[: min(len(records), 16)]]
-        verirag_embedder.embed(warm)
+        for embedder in embedders.values():
+            embedder.embed(warm)
         raw_model.encode(warm, batch_size=batch_size, show_progress_bar=False)
         hf_embedding.get_text_embedding_batch(warm)
         # chunkers too: the first SentenceSplitter call loads NLTK's sentence tokenizer
@@ -243,7 +254,8 @@ def run(args: argparse.Namespace) -> dict:
         log(f"loaded models in {load_seconds:.1f}s, warmed up in {warmup_seconds:.1f}s; "
             f"verirag chunker: {len(texts)} chunks from {b_documents} documents in {chunk_seconds:.1f}s")
 
-        seconds = {key: [] for key in ORDER}
+        order = ["B", *a_keys, "C"]
+        seconds = {key: [] for key in order}
         a_chunks: list[int] = []
         a_failures = 0
         c_chunks: list[int] = []
@@ -251,17 +263,19 @@ def run(args: argparse.Namespace) -> dict:
         c_tokens = 0
         a_documents = 0
         for round_index in range(args.rounds):
-            for key in ORDER:
+            for key in order:
                 if key == "B":
                     elapsed = run_ceiling(raw_model, texts, batch_size)
                     log(f"[round {round_index + 1}] B ceiling: {len(texts)} chunks in {elapsed:.2f}s "
                         f"({len(texts) / elapsed:.1f} chunks/s)")
-                elif key == "A":
-                    report, elapsed = run_verirag(corpus_path, workdir, round_index)
-                    a_chunks.append(report.chunks.written)
-                    a_failures = len(report.failures)
-                    a_documents = report.files.new + report.files.changed
-                    log(f"[round {round_index + 1}] A verirag: {report.chunks.written} chunks in {elapsed:.2f}s "
+                elif key.startswith("A"):
+                    report, elapsed = run_verirag(corpus_path, workdir, round_index, a_backend[key])
+                    if key == "A":
+                        a_chunks.append(report.chunks.written)
+                        a_failures = len(report.failures)
+                        a_documents = report.files.new + report.files.changed
+                    log(f"[round {round_index + 1}] {key} verirag ({a_backend[key]}): "
+                        f"{report.chunks.written} chunks in {elapsed:.2f}s "
                         f"({report.chunks.written / elapsed:.1f} chunks/s; report.seconds {report.seconds}, "
                         f"{len(report.failures)} failures)")
                 else:
@@ -291,13 +305,16 @@ def run(args: argparse.Namespace) -> dict:
 
     results = {
         "B": summarise(seconds["B"], len(texts), b_documents, ours_tokens),
-        "A": summarise(seconds["A"], a_chunks[0], a_documents, ours_tokens),
+        **{key: summarise(seconds[key], a_chunks[0], a_documents, ours_tokens) for key in a_keys},
         "C": summarise(seconds["C"], c_chunks[0], len(documents), c_tokens),
     }
     results["A"]["failures"] = a_failures
     results["C"]["points_stored"] = c_stored[0]
-    for key in ORDER:
-        results[key]["name"] = NAMES[key]
+    for key in order:
+        results[key]["name"] = NAMES[key[0]]
+        if key in a_backend:
+            results[key]["backend"] = resolve_backend(a_backend[key], device)
+            results[key]["name"] += f" ({results[key]['backend']} backend)"
     splitter_desc = (
         f"SentenceSplitter(chunk_size={splitter.chunk_size}, chunk_overlap={splitter.chunk_overlap}) "
         + ("(LlamaIndex defaults; tiktoken cl100k_base tokens)" if args.llama_chunk_size is None
@@ -310,7 +327,7 @@ def run(args: argparse.Namespace) -> dict:
         "limit": args.limit,
         "records": len(records),
         "rounds": args.rounds,
-        "order": "B, A, C" + (" (repeated each round)" if args.rounds > 1 else ""),
+        "order": ", ".join(order) + (" (repeated each round)" if args.rounds > 1 else ""),
         "statistic": "median over rounds" if args.rounds > 1 else "single run",
         "model_path": model_path,
         "model_max_seq_length": int(raw_model.max_seq_length),
@@ -339,6 +356,11 @@ def run(args: argparse.Namespace) -> dict:
             "A_over_C_model_tokens_per_s": ratio(
                 results["A"]["model_tokens_per_s"], results["C"]["model_tokens_per_s"]
             ),
+            **{
+                f"{key}_over_{base}_chunks_per_s": ratio(results[key]["chunks_per_s"], results[base]["chunks_per_s"])
+                for key in a_keys[1:]
+                for base in ("B", "C", "A")
+            },
         },
     }
 
@@ -375,7 +397,7 @@ def render_markdown(result: dict, heading_level: int = 2) -> str:
         "| | configuration | docs | chunks | model tokens | seconds | chunks/s | docs/s |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for key in ("A", "B", "C"):
+    for key in [k for k in r if k.startswith("A")] + ["B", "C"]:
         row = r[key]
         lines.append(
             f"| {key} | {row['name']} | {row['documents']:,} | {row['chunks']:,} | {row['model_tokens']:,} | "
@@ -387,6 +409,13 @@ def render_markdown(result: dict, heading_level: int = 2) -> str:
         "the job reaches on the same chunk texts.",
         f"- **A / C (chunks/s): {num(q['A_over_C_chunks_per_s'], 2)}**; docs/s: "
         f"{num(q['A_over_C_docs_per_s'], 2)}; model tokens/s: {num(q['A_over_C_model_tokens_per_s'], 2)}.",
+        *[
+            f"- {key} / B: {num(q.get(f'{key}_over_B_chunks_per_s'), 2)}; {key} / C: "
+            f"{num(q.get(f'{key}_over_C_chunks_per_s'), 2)}; {key} / A: {num(q.get(f'{key}_over_A_chunks_per_s'), 2)} "
+            "(chunks/s)."
+            for key in r
+            if key.startswith("A:")
+        ],
         f"- verirag chunks: ≤ {result['verirag_chunking']['chunk_tokens']} model tokens with the title header, "
         f"{result['verirag_chunking']['chunk_overlap_tokens']} overlap. LlamaIndex: "
         f"{result['llamaindex_splitter']}; the model reads at most {result['model_max_seq_length']} tokens "
@@ -409,6 +438,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=None, help="use only the first N records")
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
     parser.add_argument("--markdown", type=Path, default=None, help="also write the markdown section here")
+    parser.add_argument("--backends", default=DEFAULT_BACKENDS,
+                        help="embedding backends the job runs with, the first reported as A (default: %(default)s)")
     parser.add_argument("--rounds", type=int, default=1, help="repeat B, A, C this many times; report medians")
     parser.add_argument("--llama-chunk-size", type=int, default=None,
                         help="SentenceSplitter chunk_size for C (default: LlamaIndex's, 1024 tiktoken tokens)")

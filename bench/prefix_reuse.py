@@ -17,12 +17,14 @@ Two layouts are compared for each profile, the same passages in both:
   previous order, new ones after, passages not retrieved again carried along while room allows.
 
 Reuse = tokens of the longest common prefix of consecutive serialized prompts / tokens of the later
-prompt (``rag.prompts.prefix_reuse``). Markdown on stdout; goal: mean of turns 2–5 ≥ 80 %.
+prompt (``rag.prompts.prefix_reuse``). Markdown on stdout (``--out`` also writes the numbers as JSON,
+``--render JSON`` prints a saved result's markdown again); goal: mean of turns 2–5 ≥ 80 %.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as _dt
 import hashlib
 import html
 import json
@@ -40,6 +42,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 import rag  # noqa: E402,F401  (offline environment first)
+from bench.common import machine_info  # noqa: E402
 from rag.profiles import resolve_profile  # noqa: E402
 from rag.prompts import Prompt, build_prompt, passage_key, prefix_reuse, serialize_messages  # noqa: E402
 from rag.settings import Settings  # noqa: E402
@@ -54,6 +57,7 @@ QUESTIONS = [
     "What severity is an overspeed trip, and who has to be told?",
 ]
 PROFILES = ["deepseek-v4-flash", "local"]
+GOAL_MEAN_REUSE = 0.8  # mean reuse over turns 2–5
 CHUNK_TOKENS = 200
 
 
@@ -254,19 +258,14 @@ def pct(value: float | None) -> str:
     return "—" if value is None else f"{100 * value:.1f} %"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--collection", default="demo")
-    parser.add_argument("--no-store", action="store_true", help="skip the real retriever")
-    parser.add_argument("--passages", type=Path, help="JSON list of passages to rank instead of the samples")
-    parser.add_argument("--top-k", type=int, default=8)
-    parser.add_argument("--profiles", nargs="+", default=PROFILES)
-    args = parser.parse_args(argv)
-
+def run(args: argparse.Namespace) -> dict:
+    """Retrieve for every turn, then replay the session per profile: the numbers, no formatting."""
+    machine = machine_info()  # before the clock starts: importing torch is not the benchmark
     started = time.perf_counter()
     retrieve, close, note = (None, None, "--no-store")
     if args.passages is None and not args.no_store:
         retrieve, close, note = store_retriever(args.collection, args.top_k)
+    passages_from = "retriever" if retrieve is not None else "bm25"
     if retrieve is None:
         why = note
         if args.passages is not None:
@@ -285,43 +284,92 @@ def main(argv: Sequence[str] | None = None) -> int:
         if close is not None:
             close()
 
-    print("# Prefix reuse over a five-turn session\n")
-    print(f"Passages: {note}.\n")
-    print("| turn | question | retrieved | new vs previous turn |")
-    print("|---:|---|---:|---:|")
+    turns = []
     before: set = set()
     for turn, (question, passages) in enumerate(zip(QUESTIONS, retrieved), start=1):
         keys = {passage_key(p) for p in passages}
-        print(f"| {turn} | {question} | {len(passages)} | {len(keys - before) if turn > 1 else '—'} |")
+        turns.append({"turn": turn, "question": question, "retrieved": len(passages),
+                      "new": len(keys - before) if turn > 1 else None})
         before = keys
-    print()
 
-    summary = []
+    profiles = []
     for name in args.profiles:
-        result = run_session(name, retrieved, QUESTIONS)
-        profile = result["profile"]
-        print(f"## {name} (context {profile.context_window:,}, max output {profile.max_output_tokens:,}, "
-              f"tokenizer {profile.tokenizer})\n")
-        print("| turn | stable: sources | stable: tokens | stable: reuse | session: sources (carried) "
-              "| session: tokens | session: reuse | ceiling |")
-        print("|---:|---:|---:|---:|---:|---:|---:|---:|")
-        for row in result["rows"]:
-            s, t = row["stable"], row["session"]
-            print(f"| {row['turn']} | {s['passages']} | {s['tokens']:,} | {pct(s['reuse'])} | "
-                  f"{t['passages']} ({t['carried']}) | {t['tokens']:,} | {pct(t['reuse'])} | {pct(row.get('ceiling'))} |")
-        means = result["means"]
-        print(f"\nMean reuse, turns 2–5: stable {pct(means['stable'])}, session {pct(means['session'])} "
-              f"(ceiling {pct(means['ceiling'])}: the whole previous prompt and answer reused, only new text not).\n")
-        summary.append((name, means))
+        session = run_session(name, retrieved, QUESTIONS)
+        profile = session["profile"]
+        profiles.append({"name": name, "context_window": profile.context_window,
+                         "max_output_tokens": profile.max_output_tokens, "tokenizer": profile.tokenizer,
+                         "rows": session["rows"], "means": session["means"]})
+    return {
+        "benchmark": "prefix_reuse",
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "passages": note,
+        "passages_from": passages_from,
+        "top_k": args.top_k,
+        "turns": turns,
+        "profiles": profiles,
+        "goal": {"mean_reuse_turns_2_5": GOAL_MEAN_REUSE},
+        "seconds": round(time.perf_counter() - started, 1),
+        "machine": machine,
+    }
 
-    print("## Summary (goal: mean of turns 2–5 ≥ 80 %)\n")
-    print("| profile | stable order | session order (`previous=`) | ceiling (any layout) |")
-    print("|---|---:|---:|---:|")
-    for name, means in summary:
-        marks = {k: ("✓" if v >= 0.8 else "✗") for k, v in means.items()}
-        print(f"| {name} | {pct(means['stable'])} {marks['stable']} | {pct(means['session'])} {marks['session']} "
-              f"| {pct(means['ceiling'])} |")
-    print(f"\n_{time.perf_counter() - started:.1f} s._")
+
+def render_markdown(result: dict) -> str:
+    """The markdown this script prints, from the JSON it writes."""
+    goal = result["goal"]["mean_reuse_turns_2_5"]
+    lines = ["# Prefix reuse over a five-turn session", "", f"Passages: {result['passages']}.", "",
+             "| turn | question | retrieved | new vs previous turn |", "|---:|---|---:|---:|"]
+    for turn in result["turns"]:
+        new = "—" if turn["new"] is None else turn["new"]
+        lines.append(f"| {turn['turn']} | {turn['question']} | {turn['retrieved']} | {new} |")
+    lines.append("")
+
+    for profile in result["profiles"]:
+        lines += [f"## {profile['name']} (context {profile['context_window']:,}, max output "
+                  f"{profile['max_output_tokens']:,}, tokenizer {profile['tokenizer']})", "",
+                  "| turn | stable: sources | stable: tokens | stable: reuse | session: sources (carried) "
+                  "| session: tokens | session: reuse | ceiling |",
+                  "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for row in profile["rows"]:
+            s, t = row["stable"], row["session"]
+            lines.append(f"| {row['turn']} | {s['passages']} | {s['tokens']:,} | {pct(s['reuse'])} | "
+                         f"{t['passages']} ({t['carried']}) | {t['tokens']:,} | {pct(t['reuse'])} | "
+                         f"{pct(row.get('ceiling'))} |")
+        means = profile["means"]
+        lines += ["", f"Mean reuse, turns 2–5: stable {pct(means['stable'])}, session {pct(means['session'])} "
+                  f"(ceiling {pct(means['ceiling'])}: the whole previous prompt and answer reused, only new text not).",
+                  ""]
+
+    lines += [f"## Summary (goal: mean of turns 2–5 ≥ {100 * goal:.0f} %)", "",
+              "| profile | stable order | session order (`previous=`) | ceiling (any layout) |", "|---|---:|---:|---:|"]
+    for profile in result["profiles"]:
+        means = profile["means"]
+        marks = {k: ("✓" if v >= goal else "✗") for k, v in means.items()}
+        lines.append(f"| {profile['name']} | {pct(means['stable'])} {marks['stable']} | {pct(means['session'])} "
+                     f"{marks['session']} | {pct(means['ceiling'])} |")
+    lines += ["", f"_{result['seconds']:.1f} s._"]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--collection", default="demo")
+    parser.add_argument("--no-store", action="store_true", help="skip the real retriever")
+    parser.add_argument("--passages", type=Path, help="JSON list of passages to rank instead of the samples")
+    parser.add_argument("--top-k", type=int, default=8)
+    parser.add_argument("--profiles", nargs="+", default=PROFILES)
+    parser.add_argument("--out", type=Path, default=None, help="also write the results as JSON here")
+    parser.add_argument("--render", type=Path, default=None, metavar="JSON",
+                        help="print the markdown for a saved result and exit")
+    args = parser.parse_args(argv)
+
+    if args.render is not None:
+        print(render_markdown(json.loads(args.render.read_text(encoding="utf-8"))))
+        return 0
+    result = run(args)
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(render_markdown(result))
     return 0
 
 

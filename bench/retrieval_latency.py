@@ -269,7 +269,7 @@ def ratio(slow: float | None, fast: float | None) -> float | None:
 
 # -- the run -------------------------------------------------------------------------------------
 def run(args: argparse.Namespace) -> dict:
-    from rag.embedding import SparseEncoder, load_dense_embedder
+    from rag.embedding import SparseEncoder, embedder_for
     from rag.settings import Settings
 
     from bench.common import machine_info, model_label
@@ -288,7 +288,7 @@ def run(args: argparse.Namespace) -> dict:
     log(f"{len(questions)} questions; vocabulary {len(words):,} words from {dataset / 'corpus.jsonl'}")
 
     t0 = time.perf_counter()
-    embedder = load_dense_embedder(settings.embed_model, settings.embed_device, settings.embed_batch_size)
+    embedder = embedder_for(settings)
     embedder.embed(["warm up"])
     encoder = SparseEncoder(settings.bm25_avg_len)
     load_seconds = time.perf_counter() - t0

@@ -233,7 +233,7 @@ def split_note(name: str, qrels_path: Path, qrels: dict) -> str:
 # -- the run -------------------------------------------------------------------------------------
 def run(args: argparse.Namespace) -> dict:
     from ingest.job import IngestJob, IngestOptions
-    from rag.embedding import SparseEncoder, load_dense_embedder
+    from rag.embedding import SparseEncoder, embedder_for
     from rag.retrieval import Retriever
     from rag.settings import Settings
     from rag.store import open_store
@@ -292,7 +292,7 @@ def run(args: argparse.Namespace) -> dict:
 
     settings = Settings(data_dir=data_dir, qdrant_url=None)
     t0 = time.perf_counter()
-    embedder = load_dense_embedder(settings.embed_model, settings.embed_device, settings.embed_batch_size)
+    embedder = embedder_for(settings)
     embedder.embed(["warm up"])
     load_seconds = time.perf_counter() - t0
 

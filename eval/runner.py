@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from rag.backends.base import ModelRequestError, ModelUnavailableError
-from rag.embedding import DenseEmbedder, default_model_path, load_dense_embedder
+from rag.embedding import DenseEmbedder, default_model_path, embedder_for
 from rag.profiles import resolve_profile
 from rag.prompts import PromptTooLongError
 from rag.settings import Settings
@@ -180,7 +180,7 @@ class EvalRun:
 
     def embedder(self, settings: Settings) -> DenseEmbedder:
         if self._embedder is None:
-            self._embedder = load_dense_embedder(settings.embed_model, settings.embed_device, settings.embed_batch_size)
+            self._embedder = embedder_for(settings)
         return self._embedder
 
     def run(self, options: RunOptions) -> RunOutcome:

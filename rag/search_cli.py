@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from rag.embedding import EmbeddingModelError, load_dense_embedder
+from rag.embedding import EmbeddingModelError, embedder_for
 from rag.rerank import RerankerError
 from rag.retrieval import FUSIONS, retriever_for
 from rag.store import FieldFilter, StoreError, open_store
@@ -87,7 +87,7 @@ def search_command(
     store = open_collection_or_fail(settings, collection)
     try:
         try:
-            embedder = load_dense_embedder(settings.embed_model, settings.embed_device, settings.embed_batch_size)
+            embedder = embedder_for(settings)
             store.check_dimension(embedder.dimension)
             retriever = retriever_for(settings, store, embedder)
             passages = retriever.retrieve(

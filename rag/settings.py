@@ -46,6 +46,14 @@ class Settings(BaseSettings):
     embed_model: str | None = Field(None, description="Local path of a sentence-transformers model.")
     embed_device: str = Field("cpu", description="cpu, cuda, cuda:1, mps …")
     embed_batch_size: int = Field(64, ge=1, le=4096)
+    embed_backend: Literal["auto", "torch", "onnx", "onnx-int8"] = Field(
+        "auto",
+        description="auto: the int8 ONNX model on a CPU, torch on an accelerator. onnx: the same vectors as "
+        "torch. onnx-int8: quantized, faster, vectors move slightly (docs/benchmarks.md).",
+    )
+    model_cache_dir: Path | None = Field(
+        None, description="Where exported ONNX models are kept (default: $XDG_CACHE_HOME/verirag/onnx)."
+    )
     # BM25 length normalisation: the expected chunk length in BM25 tokens.
     bm25_avg_len: float = Field(120.0, gt=0)
 

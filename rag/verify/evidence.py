@@ -103,6 +103,13 @@ class EmbeddingCache:
         return found
 
 
+def _preference(candidate: "Candidate") -> tuple[float, float, int]:
+    """Rank first; on a tie (common when only term overlap ranks) the span with fewer other terms —
+    a table row rather than the header and the row together — then the earlier span."""
+    density = len(candidate.span.terms) and candidate.overlap / len(candidate.span.terms)
+    return (candidate.rank, density, -candidate.span.start)
+
+
 @dataclass(frozen=True, slots=True)
 class Candidate:
     passage: Passage
@@ -130,10 +137,17 @@ class EvidenceFinder:
         self.cache = cache or (EmbeddingCache(embedder) if embedder is not None else None)
 
     def best_per_passage(
-        self, claims: Sequence[str], passages: Sequence[Passage], must: Sequence[Sequence[str]] = ()
+        self,
+        claims: Sequence[str],
+        passages: Sequence[Passage],
+        must: Sequence[Sequence[str]] = (),
+        embed: bool = True,
     ) -> list[dict[str, Candidate]]:
         """For each claim, its best span in every passage (by label). ``must[i]`` lists labels whose
-        best span is embedded for claim ``i`` even when others overlap more (its citations)."""
+        best span is embedded for claim ``i`` even when others overlap more (its citations).
+        ``embed=False`` ranks by term overlap alone (similarity 0), embedding nothing."""
+        if not claims:
+            return []
         scored: list[list[tuple[float, Passage, Span]]] = []
         for claim in claims:
             terms = key_terms(clean(claim, source_mentions=True))
@@ -154,14 +168,14 @@ class EvidenceFinder:
                 if label in cited or len(passages) <= EMBED_CANDIDATES:
                     chosen.add((label, span.start, span.end))
             to_embed.append(chosen)
-        similarity = self._similarities(claims, scored, to_embed)
+        similarity = self._similarities(claims, scored, to_embed) if embed else {}
         results: list[dict[str, Candidate]] = []
         for i, rows in enumerate(scored):
             best: dict[str, Candidate] = {}
             for overlap, passage, span in rows:
                 candidate = Candidate(passage, span, overlap, similarity.get((i, passage.label, span.start, span.end), 0.0))
                 current = best.get(passage.label)
-                if current is None or (candidate.rank, -candidate.span.start) > (current.rank, -current.span.start):
+                if current is None or _preference(candidate) > _preference(current):
                     best[passage.label] = candidate
             results.append(best)
         return results

@@ -106,12 +106,7 @@ class AnswerVerifier:
             for claim in [*answer_claims, *trace_claims]
             if claim.checkable
         ]
-        candidates = self.finder.best_per_passage(
-            [_evidence_query(item.claim, question) for item in items], passages,
-            [item.valid_citations for item in items],
-        )
-        for item, best in zip(items, candidates):
-            self._judge_cheaply(item, best, require_citations)
+        candidates = self._judge_all_cheaply(question, items, passages, require_citations)
         timings = {"cheap": time.perf_counter() - started}
         issues: list[str] = []
         judge_model = None
@@ -129,20 +124,67 @@ class AnswerVerifier:
 
     # -- one claim ------------------------------------------------------------------------------------
 
-    def _judge_cheaply(self, item: _Item, best: dict[str, Candidate], require_citations: bool) -> None:
+    def _judge_all_cheaply(self, question, items, passages, require_citations) -> list[dict[str, Candidate]]:
+        """Every claim is judged first on spans ranked by term overlap alone, with no similarity (so
+        only a decisive exact finding can decide it); the claims it does not settle are embedded and
+        judged again. ``judge_claim`` returns a decisive exact finding before it looks at similarities,
+        so the verdicts are those of embedding everything, for fewer texts embedded: exact checks
+        support most right claims that carry numbers, dates and names."""
         cheap = [layer for layer in self.layers if layer != "llm"]
+        queries = [_evidence_query(item.claim, question) for item in items]
+        must = [item.valid_citations for item in items]
+        if self.finder.cache is None or "exact" not in cheap:
+            candidates = self.finder.best_per_passage(queries, passages, must)
+            for item, best in zip(items, candidates):
+                self._judge_cheaply(item, best, require_citations, cheap)
+            return candidates
+        candidates = self.finder.best_per_passage(queries, passages, must, embed=False)
+        pending = [
+            index for index, (item, best) in enumerate(zip(items, candidates))
+            if not self._final_without_embedding(item, best, require_citations, cheap)
+        ]  # fmt: skip
+        embedded = self.finder.best_per_passage(
+            [queries[index] for index in pending], passages, [must[index] for index in pending]
+        )
+        for index, best in zip(pending, embedded):
+            candidates[index] = best
+            self._judge_cheaply(items[index], best, require_citations, cheap)
+        return candidates
+
+    def _judge_cheaply(
+        self, item: _Item, best: dict[str, Candidate], require_citations: bool, cheap: Sequence[str]
+    ) -> bool:
+        """Judges one claim with the ``cheap`` layers; False when a judgement stayed undecided."""
+        item.citation_issue = None
+        judged: list[Judgement] = []
+
+        def judge(candidates: list[Candidate]) -> Judgement:
+            judged.append(judge_claim(item.claim.plain, candidates, cheap))
+            return judged[-1]
+
+        self._judge_claim_and_citations(item, best, require_citations, judge)
+        return all(judgement.status != "undecided" for judgement in judged)
+
+    def _final_without_embedding(self, item: _Item, best, require_citations, cheap) -> bool:
+        """Judged on term overlap alone: final when a decisive exact check supports it. A contradicted
+        or unsupported claim is embedded all the same, so that the evidence it shows is the span
+        closest in meaning (the one a reader checks), not merely the first with the same words."""
+        decided = self._judge_cheaply(item, best, require_citations, cheap)
+        return decided and item.judgement is not None and item.judgement.status == "supported"
+
+    def _judge_claim_and_citations(self, item: _Item, best: dict[str, Candidate], require_citations, judge) -> None:
         everywhere = list(best.values())
         unknown = [label for label in item.claim.citations if label not in best]
         if item.valid_citations:
-            cited = judge_claim(item.claim.plain, [best[label] for label in item.valid_citations], cheap)
+            cited = judge([best[label] for label in item.valid_citations])
             item.judgement = cited
             if cited.status != "supported":
-                anywhere = judge_claim(item.claim.plain, everywhere, cheap)
+                anywhere = judge(everywhere)
                 if anywhere.status == "supported" and anywhere.candidate is not None:
                     item.judgement = anywhere
                     item.citation_issue = "miscited"
         else:
-            item.judgement = judge_claim(item.claim.plain, everywhere, cheap)
+            item.judgement = judge(everywhere)
             if require_citations and item.claim.origin == "answer" and not item.claim.citations:
                 item.citation_issue = "uncited"
         if unknown and item.citation_issue is None:

@@ -222,3 +222,35 @@ def test_shuffling_the_passages_never_changes_the_verdict(verifier, text, rng: r
     assert [(c.status, c.citation_issue, c.evidence.label if c.evidence else None) for c in second.claims] == [
         (c.status, c.citation_issue, c.evidence.label if c.evidence else None) for c in first.claims
     ]
+
+
+class CountingEmbedder:
+    """The real embedder, recording what it was asked to embed."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.texts: list[str] = []
+
+    def embed(self, texts):
+        self.texts.extend(texts)
+        return self.inner.embed(texts)
+
+
+def test_claims_an_exact_check_supports_are_not_embedded(embedder):
+    counting = CountingEmbedder(embedder)
+    lazy = AnswerVerifier(Settings(verify_judge="off"), counting)
+    verdict = lazy.verify("How fast does Unit 3 run?", PASSAGES, answer("Unit 3 runs at 187.5 rpm [S1]."))
+    assert verdict.label == "supported" and answer_checks(verdict)[0].judge == "exact"
+    assert counting.texts == []  # decided by the exact layer: nothing to embed
+    assert "187.5" in answer_checks(verdict)[0].evidence.text
+
+
+def test_claims_exact_checks_leave_open_or_contradict_are_embedded(embedder):
+    counting = CountingEmbedder(embedder)
+    lazy = AnswerVerifier(Settings(verify_judge="off"), counting)
+    verdict = lazy.verify("What may visitors not do?", PASSAGES,
+                          answer("Bathing in the lake is not allowed [S2]. Unit 3 runs at 150 rpm [S1]."))
+    bathing, speed = answer_checks(verdict)
+    assert any("Bathing" in text for text in counting.texts)  # paraphrase: only similarity can tell
+    assert any("150 rpm" in text for text in counting.texts)  # contradicted: evidence chosen by meaning
+    assert speed.status == "contradicted" and "187.5" in speed.evidence.text

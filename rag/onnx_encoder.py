@@ -1,0 +1,122 @@
+"""Run a sentence-transformers model's transformer with ONNX Runtime.
+
+The transformer (token ids → token embeddings) runs in onnxruntime from the file
+:mod:`rag.onnx_export` makes; the model's own later modules (pooling, normalisation, dense head)
+run on its outputs, so the vectors are the model's.
+
+Why it pays on a CPU (docs/benchmarks.md): a question or a verifier call is a handful of short
+texts, where torch's per-call overhead dominates — onnxruntime encodes one question 2–3× faster
+with the same weights, 3.5× with the int8 ones. Ingestion batches run side by side on one thread
+each, which on a shared CPU beats torch splitting every product over threads.
+
+Batches are bucketed by length: every text is tokenized first, then batches are cut from the texts
+sorted by their token count, so a batch pads to its own longest text and little else.
+"""
+
+from __future__ import annotations
+
+import copy
+import queue
+from concurrent.futures import ThreadPoolExecutor
+from typing import Sequence
+
+import numpy as np
+
+from rag.embedding import SMALL_CALL_TEXTS
+from rag.onnx_export import OUTPUT_NAME, exported_model
+
+# Batches run side by side on single-threaded sessions, so many small batches balance better over the
+# workers than a few large ones, and sorted by length they pad little. Measured on SciFact abstracts,
+# int8: batch 16 encoded 1.22× faster than batch 64 (bench/embed_backends.py, docs/benchmarks.md).
+ONNX_BATCH = 16
+
+
+class OnnxTransformerRunner:
+    def __init__(
+        self, model, model_path: str, variant: str, batch_size: int, dimension: int, cache_dir=None, workers=None
+    ):
+        import torch
+
+        self.path = exported_model(model, model_path, variant, cache_dir)
+        self.variant = variant
+        self.batch_size = batch_size
+        self._post = list(model)[1:]
+        backend = getattr(model.tokenizer, "backend_tokenizer", None)
+        if backend is None:
+            raise RuntimeError(f"the embedding model at {model_path} has no fast tokenizer")
+        self._tokenizer = copy.deepcopy(backend)
+        self._tokenizer.no_padding()
+        self._tokenizer.enable_truncation(max_length=int(model.max_seq_length))
+        self._pad_id = int(model.tokenizer.pad_token_id or 0)
+        self.dimension = int(dimension)
+        # one session per worker, each used by one thread at a time
+        self._workers = max(1, workers or torch.get_num_threads())
+        self._sessions: queue.SimpleQueue = queue.SimpleQueue()
+        for _ in range(self._workers):
+            self._sessions.put(self._new_session())
+        first = self._sessions.get()
+        self._inputs = [item.name for item in first.get_inputs()]
+        self._sessions.put(first)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit-length float32 vectors, in the order of ``texts``."""
+        encodings = self._tokenizer.encode_batch(list(texts))
+        order = sorted(range(len(encodings)), key=lambda index: -len(encodings[index].ids))
+        size = min(self.batch_size, ONNX_BATCH)
+        batches = [order[start : start + size] for start in range(0, len(order), size)]
+        vectors = np.empty((len(order), self.dimension), dtype=np.float32)
+
+        def encode(rows: list[int]) -> None:
+            session = self._sessions.get()
+            try:
+                vectors[rows] = self._encode_batch(session, [encodings[index] for index in rows])
+            finally:
+                self._sessions.put(session)
+
+        if len(texts) <= SMALL_CALL_TEXTS or len(batches) == 1 or self._workers == 1:
+            for rows in batches:
+                encode(rows)
+        else:
+            # Whole batches side by side, one thread each: on a shared CPU that beats splitting every
+            # matrix product over threads, which then wait on each other (docs/benchmarks.md).
+            with ThreadPoolExecutor(self._workers, thread_name_prefix="onnx-embed") as pool:
+                list(pool.map(encode, batches))
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors / np.maximum(norms, 1e-12)
+
+    def _encode_batch(self, session, encodings) -> np.ndarray:
+        import torch
+
+        feeds = self._pad(encodings)
+        tokens = session.run([OUTPUT_NAME], {name: feeds[name] for name in self._inputs})[0]
+        features = {
+            "token_embeddings": torch.from_numpy(tokens),
+            "attention_mask": torch.from_numpy(feeds["attention_mask"]),
+            "input_ids": torch.from_numpy(feeds["input_ids"]),
+        }
+        with torch.inference_mode():
+            for module in self._post:
+                features = module(features)
+        return features["sentence_embedding"].float().numpy()
+
+    def _pad(self, encodings) -> dict[str, np.ndarray]:
+        width = max(len(encoding.ids) for encoding in encodings)
+        ids = np.full((len(encodings), width), self._pad_id, dtype=np.int64)
+        mask = np.zeros((len(encodings), width), dtype=np.int64)
+        types = np.zeros((len(encodings), width), dtype=np.int64)
+        for row, encoding in enumerate(encodings):
+            length = len(encoding.ids)
+            ids[row, :length] = encoding.ids
+            mask[row, :length] = 1
+            types[row, :length] = encoding.type_ids
+        return {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+
+    def _new_session(self):
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        # one thread per run: runs of different batches go side by side instead (see embed)
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        return onnxruntime.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])

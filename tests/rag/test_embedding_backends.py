@@ -1,0 +1,84 @@
+"""The ONNX Runtime embedding backends against the torch model they are exported from."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rag.embedding import DenseEmbedder, EmbeddingModelError, resolve_backend
+from rag.onnx_export import OnnxExportError, exported_model
+from rag.settings import Settings
+
+TEXTS = [
+    "The overspeed trip of Unit 3 is set at 287.5 rpm.",
+    "",
+    "Delhi",
+    "Swimming in the reservoir is forbidden. " * 60,  # longer than the model reads: truncated alike
+    *[f"Maintenance note {i}: the guide bearing of unit {i % 4} was inspected." for i in range(40)],
+]
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("onnx-cache")
+
+
+@pytest.fixture(scope="module")
+def torch_embedder():
+    return DenseEmbedder(backend="torch")
+
+
+@pytest.fixture(scope="module")
+def onnx_embedder(cache_dir):
+    return DenseEmbedder(backend="onnx", cache_dir=cache_dir)
+
+
+def test_onnx_vectors_equal_the_torch_model(torch_embedder, onnx_embedder):
+    expected = torch_embedder.embed(TEXTS)
+    got = onnx_embedder.embed(TEXTS)  # > 16 texts: batches run side by side, order must hold
+    assert got.shape == expected.shape and got.dtype == np.float32
+    assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+    assert (expected * got).sum(axis=1).min() > 0.9999
+    single = onnx_embedder.embed_query(TEXTS[0])  # the one-text path
+    assert float(single @ expected[0]) > 0.9999
+
+
+def test_int8_vectors_stay_close_and_rank_alike(torch_embedder, cache_dir):
+    int8 = DenseEmbedder(backend="onnx-int8", cache_dir=cache_dir)
+    expected = torch_embedder.embed(TEXTS)
+    got = int8.embed(TEXTS)
+    assert (expected * got).sum(axis=1).min() > 0.95
+    question = "At what speed does the turbine trip?"
+    assert int(np.argmax(got @ int8.embed_query(question))) == int(np.argmax(expected @ torch_embedder.embed_query(question))) == 0
+
+
+def test_the_export_is_cached_per_model_and_variant(onnx_embedder, cache_dir):
+    first = onnx_embedder._onnx.path
+    modified = first.stat().st_mtime_ns
+    again = DenseEmbedder(backend="onnx", cache_dir=cache_dir)._onnx.path
+    assert again == first and first.stat().st_mtime_ns == modified  # not exported twice
+    assert DenseEmbedder(backend="onnx-int8", cache_dir=cache_dir)._onnx.path.parent != first.parent
+    assert not [p for p in first.parent.iterdir() if p.name != "model.onnx"]  # no scratch files left
+
+
+def test_backend_choice():
+    assert resolve_backend("auto", "cpu") == "onnx-int8"
+    assert resolve_backend("auto", "cuda") == "torch"
+    assert resolve_backend("onnx-int8", "cpu") == "onnx-int8"
+    with pytest.raises(EmbeddingModelError, match="VERIRAG_EMBED_BACKEND=torch"):
+        resolve_backend("onnx", "cuda:0")
+    with pytest.raises(EmbeddingModelError, match="unknown embedding backend 'tensorrt'"):
+        resolve_backend("tensorrt", "cpu")
+    with pytest.raises(ValueError, match="embed_backend"):
+        Settings(embed_backend="tensorrt")
+
+
+def test_a_model_that_cannot_be_exported_says_what_to_do(tmp_path):
+    class NotATransformer:
+        def __getitem__(self, index):
+            return object()
+
+    with pytest.raises(OnnxExportError, match="VERIRAG_EMBED_BACKEND=torch"):
+        exported_model(NotATransformer(), str(tmp_path), "fp32", tmp_path / "cache")
+    with pytest.raises(OnnxExportError, match="unknown ONNX variant"):
+        exported_model(NotATransformer(), str(tmp_path), "fp16", tmp_path / "cache")
