@@ -22,7 +22,10 @@ ANONYMOUS = "anonymous"
 bearer = HTTPBearer(auto_error=False, description="An API key: `verirag keys create --collection NAME --scope read`.")
 
 
-def get_state(request: Request) -> AppState:
+# Both dependencies are ``async def`` although they never await: FastAPI runs a plain ``def``
+# dependency on its thread pool, and those two hops cost more event-loop time per request than
+# the work itself (the key lookups below are indexed SQLite reads of a few microseconds).
+async def get_state(request: Request) -> AppState:
     return request.app.state.verirag
 
 
@@ -68,7 +71,7 @@ def _key_for(request: Request, credentials: Optional[HTTPAuthorizationCredential
         raise _unauthorized(str(error)) from None
 
 
-def authenticate(
+async def authenticate(
     request: Request,
     state: State,
     credentials: Annotated[Optional[HTTPAuthorizationCredentials], Depends(bearer)],

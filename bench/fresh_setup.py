@@ -51,9 +51,11 @@ def git(*args: str) -> str:
 
 
 def clean_environment(pip_cache: Path) -> dict[str, str]:
-    """This process's environment with an empty pip cache: pip downloads and builds everything anew."""
+    """This process's environment with an empty pip cache: pip downloads and builds everything anew;
+    and an empty XDG cache beside it, so the ONNX embedding model is exported anew as on a new machine."""
     env = dict(os.environ)
     env["PIP_CACHE_DIR"] = str(pip_cache)
+    env["XDG_CACHE_HOME"] = str(pip_cache / "xdg-cache")
     env.pop("PIP_NO_CACHE_DIR", None)  # set, it would turn the cache off instead of starting it empty
     return env
 
@@ -143,7 +145,7 @@ def run(args: argparse.Namespace) -> dict:
         "commit": commit,
         "working_tree_dirty": dirty,
         "clone_parent": str(ROOT.parent),
-        "pip_cache": "a new empty PIP_CACHE_DIR per command, PIP_NO_CACHE_DIR unset",
+        "pip_cache": "a new empty PIP_CACHE_DIR (and XDG_CACHE_HOME) per command, PIP_NO_CACHE_DIR unset",
         "commands": {},
         "machine": machine,
     }
@@ -163,7 +165,8 @@ def dry_run(args: argparse.Namespace) -> None:
     for target in args.only or COMMANDS:
         print(f"# make {target}: goal ≤ {GOAL_SECONDS[target] // 60} min, timeout {args.timeout:g} s")
         print(f"git clone --quiet --no-hardlinks {shlex.quote(str(ROOT))} {clone}")
-        print(f"cd {clone} && env -u PIP_NO_CACHE_DIR PIP_CACHE_DIR={pip_cache} make {target}   # timed")
+        print(f"cd {clone} && env -u PIP_NO_CACHE_DIR PIP_CACHE_DIR={pip_cache} XDG_CACHE_HOME={pip_cache}/xdg-cache "
+              f"make {target}   # timed")
         print(f"# kept: {clone} {pip_cache}" if args.keep else f"rm -rf {clone} {pip_cache}")
 
 

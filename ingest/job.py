@@ -14,9 +14,10 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
-from rag.embedding import DenseEmbedder, SparseEncoder, load_dense_embedder
+from rag.embedding import DenseEmbedder, SparseEncoder, embedder_for
+from rag.retrieval import expansion_token_counts
 from rag.settings import Settings
 from rag.store import StoreMissingError, VectorStore, open_store
 from rag.types import Chunk, StoredPoint
@@ -49,6 +50,7 @@ class _Prepared:
     doc_hash: str
     is_new: bool
     chunks: list[Chunk] = field(default_factory=list)
+    payloads: list[dict] = field(default_factory=list)  # one per chunk
     error: str | None = None
 
 
@@ -71,6 +73,15 @@ def chunk_payload(chunk: Chunk) -> dict:
     }
 
 
+def document_payloads(chunks: Sequence[Chunk], count_tokens: Callable[[str], int]) -> list[dict]:
+    """One document's payloads in index order, with the token counts neighbour expansion reads
+    (``token_count``, ``tokens_after_previous``), so that queries tokenize nothing."""
+    payloads = [chunk_payload(chunk) for chunk in chunks]
+    for payload, counts in zip(payloads, expansion_token_counts(payloads, count_tokens)):
+        payload.update(counts)
+    return payloads
+
+
 class IngestJob:
     def __init__(self, settings: Settings, embedder: DenseEmbedder | None = None):
         self.settings = settings
@@ -80,7 +91,7 @@ class IngestJob:
     def embedder(self) -> DenseEmbedder:
         if self._embedder is None:
             s = self.settings
-            self._embedder = load_dense_embedder(s.embed_model, s.embed_device, s.embed_batch_size)
+            self._embedder = embedder_for(s)
         return self._embedder
 
     def run(self, options: IngestOptions) -> IngestReport:
@@ -199,6 +210,7 @@ class IngestJob:
             prepared.chunks = chunker.chunk(document, source.doc_id, source.uri, doc_hash, source.metadata)
             if not prepared.chunks:
                 raise ParseError("no text could be extracted")
+            prepared.payloads = document_payloads(prepared.chunks, chunker.count_tokens)
         except ParseError as error:
             prepared.error = str(error)
         except Exception as error:  # one bad document must never stop the batch
@@ -218,11 +230,12 @@ class IngestJob:
         if not documents:
             return
         chunks = [chunk for document in documents for chunk in document.chunks]
+        payloads = [payload for document in documents for payload in document.payloads]
         texts = [chunk.embedding_text for chunk in chunks]
         dense = embedder.embed(texts)
         points = [
-            StoredPoint(chunk.id, vector.tolist(), sparse.embed_document(text), chunk_payload(chunk))
-            for chunk, vector, text in zip(chunks, dense, texts)
+            StoredPoint(chunk.id, vector.tolist(), sparse.embed_document(text), payload)
+            for chunk, payload, vector, text in zip(chunks, payloads, dense, texts, strict=True)
         ]
         for start in range(0, len(points), UPSERT_BATCH):
             store.upsert(points[start : start + UPSERT_BATCH])

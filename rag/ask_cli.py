@@ -92,7 +92,8 @@ def render_verdict(result: AnswerResult) -> list[str]:
             status += f" · {check.judge} {check.confidence:.2f}"
         source = check.evidence.label if check.evidence else "-"
         origin = "trace: " if check.origin == "trace" else ""
-        rows.append((origin + _clip(check.text, 60), status, source, _clip(check.evidence.text, 60) if check.evidence else ""))
+        evidence = _evidence_excerpt(check.evidence.text, check.text) if check.evidence else ""
+        rows.append((origin + _clip(check.text, 60), status, source, evidence))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     lines = ["Verification:"]
     for row in rows:
@@ -104,6 +105,17 @@ def render_verdict(result: AnswerResult) -> list[str]:
         lines.append(f"  other attempt: {verdict.previous.label.replace('_', ' ')} (score {verdict.previous.score:.2f})")
     lines += [f"  ! {warning}" for warning in verdict.warnings]
     return lines
+
+
+def _evidence_excerpt(evidence: str, claim: str, width: int = 90) -> str:
+    """The part of the evidence span that speaks to the claim: from a word before the first of the
+    claim's key terms (a table row in a long window, not the rows before it)."""
+    from rag.verify.cues import focus, key_terms
+
+    focused = focus(evidence, key_terms(claim), margin=1)
+    start = evidence.find(focused)
+    tail = evidence[start:] if focused and start > 0 else evidence
+    return ("…" if tail is not evidence else "") + _clip(tail, width)
 
 
 def _clip(text: str, width: int) -> str:

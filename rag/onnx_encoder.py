@@ -16,13 +16,13 @@ sorted by their token count, so a batch pads to its own longest text and little 
 from __future__ import annotations
 
 import copy
+import math
 import queue
 from concurrent.futures import ThreadPoolExecutor
 from typing import Sequence
 
 import numpy as np
 
-from rag.embedding import SMALL_CALL_TEXTS
 from rag.onnx_export import OUTPUT_NAME, exported_model
 
 # Batches run side by side on single-threaded sessions, so many small batches balance better over the
@@ -41,6 +41,7 @@ class OnnxTransformerRunner:
         self.variant = variant
         self.batch_size = batch_size
         self._post = list(model)[1:]
+        self._pooling = _numpy_pooling(self._post)
         backend = getattr(model.tokenizer, "backend_tokenizer", None)
         if backend is None:
             raise RuntimeError(f"the embedding model at {model_path} has no fast tokenizer")
@@ -62,7 +63,8 @@ class OnnxTransformerRunner:
         """Unit-length float32 vectors, in the order of ``texts``."""
         encodings = self._tokenizer.encode_batch(list(texts))
         order = sorted(range(len(encodings)), key=lambda index: -len(encodings[index].ids))
-        size = min(self.batch_size, ONNX_BATCH)
+        # at least one batch per worker, so that even a verifier call of five texts uses every core
+        size = max(1, min(self.batch_size, ONNX_BATCH, math.ceil(len(order) / self._workers)))
         batches = [order[start : start + size] for start in range(0, len(order), size)]
         vectors = np.empty((len(order), self.dimension), dtype=np.float32)
 
@@ -73,7 +75,7 @@ class OnnxTransformerRunner:
             finally:
                 self._sessions.put(session)
 
-        if len(texts) <= SMALL_CALL_TEXTS or len(batches) == 1 or self._workers == 1:
+        if len(batches) == 1 or self._workers == 1:
             for rows in batches:
                 encode(rows)
         else:
@@ -85,10 +87,16 @@ class OnnxTransformerRunner:
         return vectors / np.maximum(norms, 1e-12)
 
     def _encode_batch(self, session, encodings) -> np.ndarray:
-        import torch
-
         feeds = self._pad(encodings)
         tokens = session.run([OUTPUT_NAME], {name: feeds[name] for name in self._inputs})[0]
+        if self._pooling is not None:
+            return _pool(tokens, feeds["attention_mask"], self._pooling)
+        return self._post_process(tokens, feeds)
+
+    def _post_process(self, tokens: np.ndarray, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        """The model's own torch modules after the transformer, for heads numpy does not mirror."""
+        import torch
+
         features = {
             "token_embeddings": torch.from_numpy(tokens),
             "attention_mask": torch.from_numpy(feeds["attention_mask"]),
@@ -120,3 +128,24 @@ class OnnxTransformerRunner:
         options.inter_op_num_threads = 1
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
         return onnxruntime.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+
+
+def _numpy_pooling(modules) -> str | None:
+    """``mean`` or ``cls`` when the modules after the transformer are just that pooling (and a
+    normalisation, which ``embed`` applies anyway), else None. numpy does it without torch: torch's
+    own thread pool made pooling a query's vectors cost as much as encoding them on a busy CPU."""
+    names = [type(module).__name__ for module in modules]
+    if not names or names[0] != "Pooling" or any(name != "Normalize" for name in names[1:]):
+        return None
+    pooling = modules[0]
+    mode = getattr(pooling, "pooling_mode", None)
+    if mode not in ("mean", "cls") or not getattr(pooling, "include_prompt", True):
+        return None
+    return mode
+
+
+def _pool(tokens: np.ndarray, mask: np.ndarray, mode: str) -> np.ndarray:
+    if mode == "cls":
+        return tokens[:, 0, :].astype(np.float32, copy=False)
+    weights = mask[:, :, None].astype(np.float32)
+    return (tokens * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)

@@ -17,6 +17,9 @@ One ``retrieve`` call:
    part appears once and the merged text is exactly the document's text for the union span.
    Where a passage touches an earlier passage of the same document, the text they share is left
    to the earlier one, so no sentence is given to the model twice. Passages never share a chunk.
+   The merged text's tokens come from the payloads when the ingest job stored them
+   (``token_count``, ``tokens_after_previous``: see :func:`expansion_token_counts`), so a query
+   tokenizes nothing; chunks written without them are counted as before.
 
 Passages come back best first, at most ``top_k``, with ``label=""`` (the prompt builder numbers
 them) and ``scores`` holding ``fused`` (and ``rerank`` when reranked) of the hit they grew from.
@@ -27,7 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
-from rag.embedding import DenseEmbedder, SparseEncoder, load_dense_embedder
+from rag.embedding import DenseEmbedder, SparseEncoder, embedder_for
 from rag.rerank import Reranker, load_reranker
 from rag.settings import Settings
 from rag.store.base import FieldFilter, Fusion, ScoredChunk, VectorStore, match_value, payload_key
@@ -42,6 +45,9 @@ CANDIDATE_FACTOR = 3
 # Neighbours fetched on each side of a hit in one store call (more only when the budget allows).
 NEIGHBOUR_WINDOW = 2
 FUSIONS = ("rrf", "dbsf")
+# Payload keys the ingest job writes for neighbour expansion (see expansion_token_counts).
+TOKEN_COUNT = "token_count"
+TOKENS_AFTER_PREVIOUS = "tokens_after_previous"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +62,10 @@ class _Chunk:
     title: str
     source: str
     chunk_count: int | None
+    doc_hash: str | None = None
+    # Stored by the ingest job (expansion_token_counts); None in collections written before.
+    tokens: int | None = None
+    tokens_after_previous: int | None = None
 
     @property
     def exact(self) -> bool:
@@ -86,6 +96,9 @@ def _read(payload: Mapping[str, Any]) -> _Chunk | None:
         title=str(payload.get("title", "")),
         source=str(payload.get("source", "")),
         chunk_count=optional_int("chunk_count"),
+        doc_hash=str(payload["doc_hash"]) if payload.get("doc_hash") is not None else None,
+        tokens=optional_int(TOKEN_COUNT),
+        tokens_after_previous=optional_int(TOKENS_AFTER_PREVIOUS),
     )
 
 
@@ -120,6 +133,57 @@ def merge_chunks(chunks: Sequence[_Chunk]) -> _Merged:
     if end is None:
         end = start + len(text)
     return _Merged(text, start, end, exact and end - start == len(text))
+
+
+def expansion_token_counts(
+    payloads: Sequence[Mapping[str, Any]], count_tokens: Callable[[str], int]
+) -> list[dict[str, int]]:
+    """What the ingest job stores beside each chunk so that expansion counts no tokens at query time.
+
+    ``payloads``: one document's chunks in index order, as stored. For each: ``token_count``, the
+    tokens of its text (special tokens included), and, for a chunk that follows another,
+    ``tokens_after_previous``: what it adds to the merged text of the previous chunk and itself,
+    i.e. ``count(merge_chunks([previous, chunk])) - count(previous)``. A run of chunks then counts
+    ``token_count`` of the first plus ``tokens_after_previous`` of the rest: exact for two chunks,
+    and for longer runs as long as a junction's tokens depend only on the text around it (true of
+    the WordPiece, BPE and unigram tokenizers sentence-transformers models use, since chunk
+    boundaries fall between words).
+    """
+    chunks = [_read(payload) for payload in payloads]
+    counts: list[dict[str, int]] = []
+    for position, chunk in enumerate(chunks):
+        if chunk is None:
+            counts.append({})
+            continue
+        entry = {TOKEN_COUNT: count_tokens(chunk.text)}
+        previous = chunks[position - 1] if position > 0 else None
+        if previous is not None and previous.index == chunk.index - 1 and TOKEN_COUNT in counts[-1]:
+            pair = count_tokens(merge_chunks([previous, chunk]).text)
+            entry[TOKENS_AFTER_PREVIOUS] = pair - counts[-1][TOKEN_COUNT]
+        counts.append(entry)
+    return counts
+
+
+def _stored_tokens(members: Sequence[_Chunk]) -> int | None:
+    """Tokens of ``merge_chunks(members)`` (adjacent chunks of one document, in index order) from
+    the counts stored in their payloads; None when a count is missing or does not apply."""
+    first = members[0]
+    total = first.tokens
+    if total is None or first.end is None:
+        return None
+    for previous, chunk in zip(members, members[1:]):
+        # The stored difference was taken after `previous` alone; merge_chunks continues from the
+        # furthest end so far, which is previous.end only while the ends do not go backwards.
+        if (
+            chunk.tokens_after_previous is None
+            or chunk.index != previous.index + 1
+            or chunk.end is None
+            or chunk.end < previous.end
+            or chunk.doc_hash != first.doc_hash  # a document half rewritten by a running ingest
+        ):
+            return None
+        total += chunk.tokens_after_previous
+    return total
 
 
 def payload_matches(payload: Mapping[str, Any], filters: Sequence[FieldFilter]) -> bool:
@@ -169,6 +233,8 @@ class Retriever:
         self.reranker = reranker
         self.expand_budget_tokens = expand_budget_tokens
         self.count_tokens = count_tokens or embedder.count_tokens
+        # The stored counts are the embedder's tokens: a counter of one's own is always asked.
+        self.use_stored_tokens = count_tokens is None
         self.candidate_factor = candidate_factor
 
     # -- the hybrid path ------------------------------------------------------------------------
@@ -257,11 +323,15 @@ class Retriever:
                     continue
                 members = [span.chunks[i] for i in range(lo, hi + 1)]
                 members = members + [neighbour] if side > 0 else [neighbour] + members
-                if self.count_tokens(merge_chunks(members).text) > self.expand_budget_tokens:
+                if self._tokens(members) > self.expand_budget_tokens:
                     open_sides[side] = False
                     continue
                 span.chunks[index] = neighbour
                 lo, hi = min(lo, index), max(hi, index)
+
+    def _tokens(self, members: Sequence[_Chunk]) -> int:
+        tokens = _stored_tokens(members) if self.use_stored_tokens else None
+        return tokens if tokens is not None else self.count_tokens(merge_chunks(members).text)
 
     def _neighbour(
         self,
@@ -372,7 +442,7 @@ def _singles(hits: Sequence[ScoredChunk], score_name: str) -> list[Passage]:
 def retriever_for(settings: Settings, store: VectorStore, embedder: DenseEmbedder | None = None) -> Retriever:
     """A Retriever as the settings describe it (embedder, BM25 length, reranker, expansion budget)."""
     if embedder is None:
-        embedder = load_dense_embedder(settings.embed_model, settings.embed_device, settings.embed_batch_size)
+        embedder = embedder_for(settings)
     return Retriever(
         store,
         embedder,
@@ -385,6 +455,7 @@ def retriever_for(settings: Settings, store: VectorStore, embedder: DenseEmbedde
 __all__ = [
     "DEFAULT_EXPAND_BUDGET",
     "Retriever",
+    "expansion_token_counts",
     "merge_chunks",
     "payload_matches",
     "retriever_for",

@@ -77,6 +77,26 @@ def test_each_scope_does_what_it_may_and_nothing_more(client, keys, model, metho
             assert response.status_code not in (401, 403), (held, response.text)
 
 
+def test_dependencies_resolve_on_the_event_loop(client, keys, monkeypatch):
+    """FastAPI runs a plain-``def`` dependency on its thread pool: for get_state and authenticate that
+    was two thread hops per request, more event-loop time than the key lookups themselves."""
+    import anyio.to_thread
+
+    hops = []
+    run_sync = anyio.to_thread.run_sync
+
+    async def counted(function, *args, **kwargs):
+        hops.append(function)
+        return await run_sync(function, *args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
+    headers = {"Authorization": f"Bearer {keys['read']}"}
+    body = {"question": QUESTION, "collection": COLLECTION}
+    assert client.post("/v1/retrieve", json=body, headers=headers).status_code == 200
+    assert client.post("/v1/retrieve", json={"question": QUESTION}, headers={"Authorization": "Bearer x"}).status_code == 401
+    assert hops == []
+
+
 def test_listing_shows_only_the_collections_a_key_reaches(client, keys):
     mine = client.get("/v1/collections", headers={"Authorization": f"Bearer {keys['read']}"}).json()
     theirs = client.get("/v1/collections", headers={"Authorization": f"Bearer {keys['other']}"}).json()

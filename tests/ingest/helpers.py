@@ -17,7 +17,7 @@ def stored_points(settings: Settings, collection: str) -> list[dict]:
 
 _ALL_FIELDS = [
     "doc_id", "text", "source", "title", "section_path", "pages", "char_start", "char_end",
-    "chunk_index", "chunk_count", "content_hash", "doc_hash", "meta",
+    "chunk_index", "chunk_count", "content_hash", "doc_hash", "meta", "token_count", "tokens_after_previous",
 ]
 
 

@@ -75,6 +75,49 @@ def test_every_chunk_fits_the_embedder(settings, embedder, docs):
         assert embedder.count_tokens(f"{header}\n{point['text']}") <= embedder.max_tokens
 
 
+def test_payloads_carry_the_token_counts_that_expansion_reads(settings, embedder, docs):
+    from rag.retrieval import Retriever, _read, merge_chunks
+    from rag.embedding import SparseEncoder
+
+    (docs / "juniper_failover.md").write_text(
+        "# Juniper\n\n" + " ".join(f"Valve {i} of the juniper loop reads nominal after failover." for i in range(60))
+    )
+    run(settings, embedder, docs)
+    by_doc: dict[str, list[dict]] = {}
+    for point in stored_points(settings, "docs"):
+        by_doc.setdefault(point["doc_id"], []).append(point)
+    pairs = 0
+    for points in by_doc.values():
+        points.sort(key=lambda point: point["chunk_index"])
+        assert "tokens_after_previous" not in points[0]
+        for previous, point in zip([None, *points], points):
+            assert point["token_count"] == embedder.count_tokens(point["text"])
+            if previous is not None:
+                merged = merge_chunks([_read(previous), _read(point)]).text
+                assert point["tokens_after_previous"] == embedder.count_tokens(merged) - previous["token_count"]
+                pairs += 1
+    assert len(by_doc["juniper_failover.md"]) > 2 and pairs >= len(by_doc["juniper_failover.md"]) - 1
+
+    # At query time expansion reads them instead of tokenizing.
+    class Counting:
+        counted = 0
+
+        def count_tokens(self, text):
+            Counting.counted += 1
+            return embedder.count_tokens(text)
+
+        def __getattr__(self, name):
+            return getattr(embedder, name)
+
+    with open_store(settings, "docs") as store:
+        passages = Retriever(store, Counting(), SparseEncoder(), expand_budget_tokens=10_000).retrieve(
+            "Which valve of the juniper loop reads nominal?", top_k=3
+        )
+    juniper = next(p for p in passages if p.doc_id == "juniper_failover.md")
+    assert len(juniper.chunk_indexes) == len(by_doc["juniper_failover.md"]), "the whole section, merged"
+    assert Counting.counted == 0
+
+
 def test_second_run_writes_nothing(settings, embedder, docs):
     first = run(settings, embedder, docs)
     before = snapshot(settings, "docs")

@@ -82,3 +82,15 @@ def test_a_model_that_cannot_be_exported_says_what_to_do(tmp_path):
         exported_model(NotATransformer(), str(tmp_path), "fp32", tmp_path / "cache")
     with pytest.raises(OnnxExportError, match="unknown ONNX variant"):
         exported_model(NotATransformer(), str(tmp_path), "fp16", tmp_path / "cache")
+
+
+def test_numpy_pooling_equals_the_models_own_modules(onnx_embedder):
+    runner = onnx_embedder._onnx
+    assert runner._pooling == "mean"  # MiniLM: mean pooling, then normalisation
+    fast = onnx_embedder.embed(TEXTS[:8])
+    runner._pooling = None  # the model's torch modules instead
+    try:
+        generic = onnx_embedder.embed(TEXTS[:8])
+    finally:
+        runner._pooling = "mean"
+    assert np.allclose(fast, generic, atol=1e-5)

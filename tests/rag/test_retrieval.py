@@ -556,6 +556,132 @@ def test_neighbours_are_fetched_in_one_call_per_passage(store, embedder):
     assert scripted.chunks_of_calls == [("lighthouse", [0, 1, 3, 4]), ("bread", [1, 2, 3])]
 
 
+# -- token counts stored at ingest ----------------------------------------------------------------
+class CountingEmbedder:
+    """The session embedder, counting the tokenizer calls made through it."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.counted: list[str] = []
+
+    def count_tokens(self, text: str) -> int:
+        self.counted.append(text)
+        return self.inner.count_tokens(text)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def with_token_counts(points: list[StoredPoint], embedder) -> list[StoredPoint]:
+    """The points as the ingest job writes them now: payloads carry expansion's token counts."""
+    from rag.retrieval import expansion_token_counts
+
+    by_doc: dict[str, list[StoredPoint]] = {}
+    for point in points:
+        by_doc.setdefault(point.payload["doc_id"], []).append(point)
+    counted = []
+    for doc_points in by_doc.values():
+        doc_points.sort(key=lambda point: point.payload["chunk_index"])
+        counts = expansion_token_counts([point.payload for point in doc_points], embedder.count_tokens)
+        counted += [StoredPoint(p.id, p.dense, p.sparse, {**p.payload, **c}) for p, c in zip(doc_points, counts)]
+    return counted
+
+
+@pytest.fixture(scope="module")
+def counted_stores(points, embedder, tmp_path_factory):
+    """The module's collection written with token counts, in both stores."""
+    import warnings
+
+    from qdrant_client import QdrantClient
+
+    from rag.store.server import ServerStore
+
+    counted = with_token_counts(points, embedder)
+    edge = EdgeStore(tmp_path_factory.mktemp("edge-counted"), COLLECTION, embedder.dimension)
+    edge.upsert(counted)
+    client = QdrantClient(path=str(tmp_path_factory.mktemp("server-counted")))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Payload indexes have no effect")
+        server = ServerStore(client, COLLECTION, embedder.dimension, where="local")
+        server.upsert(counted)
+    yield {"embedded": edge, "server": server}
+    edge.close()
+    server.close()
+
+
+def test_stored_token_counts_add_up_to_the_merged_text(embedder):
+    from rag.retrieval import _read, _stored_tokens, expansion_token_counts, merge_chunks
+
+    runs = 0
+    for doc in DOCS:  # "tides" has a gap between its chunks instead of an overlap
+        payloads = [spec_payload(spec) for spec in SPECS[doc.doc_id]]
+        counts = expansion_token_counts(payloads, embedder.count_tokens)
+        assert "tokens_after_previous" not in counts[0]
+        chunks = [_read({**payload, **count}) for payload, count in zip(payloads, counts)]
+        for chunk, payload in zip(chunks, payloads):
+            assert chunk.tokens == embedder.count_tokens(payload["text"])
+        for first in range(len(chunks)):
+            for last in range(first, len(chunks)):
+                members = chunks[first : last + 1]
+                counted = embedder.count_tokens(merge_chunks(members).text)
+                assert _stored_tokens(members) == counted, (doc.doc_id, first, last)
+                runs += 1
+    assert runs > 30
+
+
+def test_stored_token_counts_are_not_used_where_they_may_not_hold():
+    from rag.retrieval import _read, _stored_tokens
+
+    def chunk(index, start, end, **extra):
+        return _read({"doc_id": "d", "chunk_index": index, "text": "x" * (end - start), "char_start": start,
+                      "char_end": end, "doc_hash": "h1", **extra})
+
+    first = chunk(0, 0, 10, token_count=5)
+    second = chunk(1, 8, 20, token_count=6, tokens_after_previous=3)
+    assert _stored_tokens([first, second]) == 8
+    assert _stored_tokens([chunk(0, 0, 10), second]) is None, "a collection written before the counts"
+    assert _stored_tokens([first, chunk(1, 8, 20, token_count=6)]) is None
+    assert _stored_tokens([first, chunk(1, 8, 20, token_count=6, tokens_after_previous=3, doc_hash="h2")]) is None, \
+        "a document half rewritten by a running ingest"
+    assert _stored_tokens([first, chunk(1, 2, 9, token_count=6, tokens_after_previous=0)]) is None, \
+        "a chunk ending before the previous one: the next difference would not apply"
+    assert _stored_tokens([first, chunk(2, 8, 20, token_count=6, tokens_after_previous=3)]) is None, "not adjacent"
+
+
+@pytest.mark.parametrize("budget", [40, 60, 90, 120, 160, 10_000])
+def test_stored_token_counts_expand_like_counting_without_tokenizing(stores, counted_stores, embedder, budget):
+    # Scripted hits: the same hits in the same order for every store (tied scores may come back in
+    # either order), several passages per document so dedupe and shared text are exercised too.
+    hits = [("lighthouse", 2), ("bread", 0), ("lighthouse", 4), ("pump", 1), ("tides", 0), ("lighthouse", 0),
+            ("volcano", 1), ("bread", 3)]
+
+    def content(passages):
+        return [(p.doc_id, p.chunk_indexes, p.text, p.pages, p.char_start, p.char_end) for p in passages]
+
+    for name in ("embedded", "server"):
+        old = CountingEmbedder(embedder)
+        counted = CountingEmbedder(embedder)
+        before = retriever(ScriptedStore(stores[name], hits), old, expand_budget_tokens=budget)
+        after = retriever(ScriptedStore(counted_stores[name], hits), counted, expand_budget_tokens=budget)
+        before, after = before.retrieve("keepers", top_k=8), after.retrieve("keepers", top_k=8)
+        assert content(after) == content(before), (name, budget)
+        assert any(len(p.chunk_indexes) > 1 for p in after) or budget == 40
+        assert counted.counted == [], "the stored counts spare the tokenizer"
+        assert old.counted, "a collection without counts is counted as before"
+
+
+def test_a_counter_of_ones_own_is_asked_even_with_stored_counts(counted_stores, embedder):
+    calls = []
+
+    def count(text):
+        calls.append(text)
+        return embedder.count_tokens(text)
+
+    scripted = ScriptedStore(counted_stores["embedded"], hits=[("lighthouse", 2)])
+    passage = retriever(scripted, embedder, expand_budget_tokens=10_000, count_tokens=count).retrieve("keepers", top_k=1)[0]
+    assert passage.chunk_indexes == (0, 1, 2, 3, 4) and calls
+
+
 def test_payload_matches_follows_the_store_filter_semantics():
     from rag.retrieval import payload_matches
 
