@@ -29,6 +29,7 @@ from rag.onnx_export import OUTPUT_NAME, exported_model
 # workers than a few large ones, and sorted by length they pad little. Measured on SciFact abstracts,
 # int8: batch 16 encoded 1.22× faster than batch 64 (bench/embed_backends.py, docs/benchmarks.md).
 ONNX_BATCH = 16
+MAX_WORKERS = 8
 
 
 class OnnxTransformerRunner:
@@ -50,8 +51,9 @@ class OnnxTransformerRunner:
         self._tokenizer.enable_truncation(max_length=int(model.max_seq_length))
         self._pad_id = int(model.tokenizer.pad_token_id or 0)
         self.dimension = int(dimension)
-        # one session per worker, each used by one thread at a time
-        self._workers = max(1, workers or torch.get_num_threads())
+        # one session per worker, each used by one thread at a time; each holds its own copy of the
+        # weights (23 MB int8, 90 MB fp32 for MiniLM), so many-core machines stop at MAX_WORKERS
+        self._workers = max(1, min(workers or torch.get_num_threads(), MAX_WORKERS))
         self._sessions: queue.SimpleQueue = queue.SimpleQueue()
         for _ in range(self._workers):
             self._sessions.put(self._new_session())
