@@ -112,10 +112,8 @@ def _evidence_excerpt(evidence: str, claim: str, width: int = 90) -> str:
     claim's key terms (a table row in a long window, not the rows before it)."""
     from rag.verify.cues import focus, key_terms
 
-    focused = focus(evidence, key_terms(claim), margin=1)
-    start = evidence.find(focused)
-    tail = evidence[start:] if focused and start > 0 else evidence
-    return ("…" if tail is not evidence else "") + _clip(tail, width)
+    start = evidence.find(focus(evidence, key_terms(claim), margin=1))
+    return "…" + _clip(evidence[start:], width) if start > 0 else _clip(evidence, width)
 
 
 def _clip(text: str, width: int) -> str:

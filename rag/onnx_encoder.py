@@ -39,7 +39,6 @@ class OnnxTransformerRunner:
         import torch
 
         self.path = exported_model(model, model_path, variant, cache_dir)
-        self.variant = variant
         self.batch_size = batch_size
         self._post = list(model)[1:]
         self._pooling = _numpy_pooling(self._post)

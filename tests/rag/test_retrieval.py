@@ -246,25 +246,30 @@ def points(embedder) -> list[StoredPoint]:
     return build_points(embedder)
 
 
-@pytest.fixture(scope="module")
-def stores(points, embedder, tmp_path_factory):
-    """The same collection in both stores, opened once for the module."""
+def both_stores(points, dimension: int, tmp_path_factory, name: str):
+    """``points`` written to an embedded store and to qdrant-client's local mode; closed afterwards."""
     import warnings
 
     from qdrant_client import QdrantClient
 
     from rag.store.server import ServerStore
 
-    edge = EdgeStore(tmp_path_factory.mktemp("edge"), COLLECTION, embedder.dimension)
+    edge = EdgeStore(tmp_path_factory.mktemp(f"edge{name}"), COLLECTION, dimension)
     edge.upsert(points)
-    client = QdrantClient(path=str(tmp_path_factory.mktemp("server")))
+    client = QdrantClient(path=str(tmp_path_factory.mktemp(f"server{name}")))
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Payload indexes have no effect")
-        server = ServerStore(client, COLLECTION, embedder.dimension, where="local")
+        server = ServerStore(client, COLLECTION, dimension, where="local")
         server.upsert(points)
     yield {"embedded": edge, "server": server}
     edge.close()
     server.close()
+
+
+@pytest.fixture(scope="module")
+def stores(points, embedder, tmp_path_factory):
+    """The same collection in both stores, opened once for the module."""
+    yield from both_stores(points, embedder.dimension, tmp_path_factory, "")
 
 
 @pytest.fixture(params=["embedded", "server"])
@@ -590,23 +595,7 @@ def with_token_counts(points: list[StoredPoint], embedder) -> list[StoredPoint]:
 @pytest.fixture(scope="module")
 def counted_stores(points, embedder, tmp_path_factory):
     """The module's collection written with token counts, in both stores."""
-    import warnings
-
-    from qdrant_client import QdrantClient
-
-    from rag.store.server import ServerStore
-
-    counted = with_token_counts(points, embedder)
-    edge = EdgeStore(tmp_path_factory.mktemp("edge-counted"), COLLECTION, embedder.dimension)
-    edge.upsert(counted)
-    client = QdrantClient(path=str(tmp_path_factory.mktemp("server-counted")))
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Payload indexes have no effect")
-        server = ServerStore(client, COLLECTION, embedder.dimension, where="local")
-        server.upsert(counted)
-    yield {"embedded": edge, "server": server}
-    edge.close()
-    server.close()
+    yield from both_stores(with_token_counts(points, embedder), embedder.dimension, tmp_path_factory, "-counted")
 
 
 def test_stored_token_counts_add_up_to_the_merged_text(embedder):
