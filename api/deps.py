@@ -55,6 +55,13 @@ class Caller:
             raise ApiError(403, "forbidden",
                            f"key {key.id} has scope {key.scope!r}; this needs {scope!r} on {collection!r}")
 
+    def require_scope(self, scope: Scope = "read") -> None:
+        """For routes that touch no collection (``/v1/verify``): the scope alone, whatever collections the
+        key names."""
+        key = self.key
+        if key is not None and not key.has_scope(scope):
+            raise ApiError(403, "forbidden", f"key {key.id} has scope {key.scope!r}; this needs {scope!r}")
+
 
 def _unauthorized(message: str) -> ApiError:
     return ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": "Bearer"})

@@ -1,9 +1,11 @@
 """One error envelope for every failure, and the mapping from library errors to HTTP statuses.
 
 Model errors: rate limits and overload (DeepSeek 429/503, after the backend's own retries) become
-503 with Retry-After; a refused key or an empty balance becomes 502 with the backend's message,
-which names the environment variable to fix. Anything unexpected becomes a 500 that carries the
-request id to look up in the log: never a bare "Internal Server Error".
+503 with Retry-After, and so does an in-process model whose worker process crashed (``model_crashed``:
+the message names the profile and the signal; the server and its retrieval keep running); a refused
+key or an empty balance becomes 502 with the backend's message, which names the environment variable
+to fix. Anything unexpected becomes a 500 that carries the request id to look up in the log: never a
+bare "Internal Server Error".
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from rag.backends import (
     ModelRequestError,
     ModelUnavailableError,
 )
+from rag.backends.local_worker import WorkerCrashedError
 from rag.embedding import EmbeddingModelError
 from rag.profiles import ProfileError
 from rag.prompts import PromptTooLongError
@@ -37,6 +40,7 @@ log = logging.getLogger("api.errors")
 
 DEFAULT_RETRY_AFTER_S = 30
 LOCKED_RETRY_AFTER_S = 5
+CRASHED_RETRY_AFTER_S = 1  # the next request starts a new worker
 
 
 class ApiError(Exception):
@@ -103,6 +107,9 @@ def translate(error: BaseException) -> ApiError | None:
             f"{error}; the request was abandoned. Raise {STAGE_SETTINGS.get(error.stage, 'the stage timeout')} "
             "on the server if this stage is expected to take longer",
         )
+    if isinstance(error, WorkerCrashedError):  # the in-process model's worker died; this server did not
+        return ApiError(503, "model_crashed", f"the model crashed and was restarted for the next request: {error}",
+                        headers=retry_after_header(error.retry_after, CRASHED_RETRY_AFTER_S))
     if isinstance(error, ModelUnavailableError):
         return ApiError(503, "model_unavailable", f"the model is unavailable or rate-limited: {error}",
                         headers=retry_after_header(error.retry_after))

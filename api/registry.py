@@ -3,7 +3,8 @@
 An embedded collection may be open in one process at a time (its lock is per open file, so even a
 second open in this process would be refused): the registry opens it on first use and keeps it.
 Qdrant's engine serves concurrent reads and writes from threads, so requests share the store
-without a lock of ours. One pipeline per collection, built lazily; all share one embedder.
+without a lock of ours. One pipeline per collection, built lazily; all share one embedder and, when
+the app gives one, one verifier (the one ``/v1/verify`` uses, so its caches serve every collection).
 """
 
 from __future__ import annotations
@@ -41,9 +42,10 @@ class OpenCollection:
 
 
 class CollectionRegistry:
-    def __init__(self, settings: Settings, embedder: Callable[[], Any]):
+    def __init__(self, settings: Settings, embedder: Callable[[], Any], verifier: Callable[[], Any] | None = None):
         self.settings = settings
         self._embedder = embedder  # returns the shared (batching) embedder, loading it on first call
+        self._verifier = verifier  # returns the shared verifier; None: each pipeline keeps its own
         self._open: dict[str, OpenCollection] = {}
         self._lock = threading.Lock()
 
@@ -92,6 +94,8 @@ class CollectionRegistry:
         pipeline = pipeline_for(self.settings, store, embedder)
         pipeline.retriever = StageMarkingRetriever(pipeline.retriever)
         if pipeline.verifier is not None:
+            if self._verifier is not None:
+                pipeline.verifier = self._verifier()
             pipeline.verifier = StageMarkingVerifier(pipeline.verifier)
         return pipeline
 

@@ -54,7 +54,9 @@ class AppState:
         self._given_embedder = embedder
         self._embedder: BatchingQueryEmbedder | None = None
         self._embedder_lock = threading.Lock()
-        self.collections = CollectionRegistry(settings, self.embedder)
+        self._verifier: Any = None
+        self._verifier_lock = threading.Lock()
+        self.collections = CollectionRegistry(settings, self.embedder, self.verifier)
         self.worker = IngestWorker(self.jobs, self.collections, settings, self.embedder, self.uploads_dir,
                                    self.metrics)
         self.readiness_cache: tuple[float, dict] | None = None
@@ -72,6 +74,16 @@ class AppState:
                     inner = embedder_for(self.settings)
                 self._embedder = BatchingQueryEmbedder(inner, self.api_settings.query_batch_max)
             return self._embedder
+
+    def verifier(self) -> Any:
+        """The process's one ``AnswerVerifier``, built on first use: every collection's pipeline and
+        ``/v1/verify`` share it, and with it its caches (evidence embeddings by text)."""
+        with self._verifier_lock:
+            if self._verifier is None:
+                from rag.verify.verifier import verifier_for
+
+                self._verifier = verifier_for(self.settings, self.embedder())
+            return self._verifier
 
     def enter(self, run_worker: bool = True) -> None:
         """Start on the first lifespan that runs; later ones share the started state."""

@@ -93,4 +93,10 @@ FIGURES = (
         render="bench.embed_backends:render_markdown", headline=headlines.backends, writes_markdown=False,
         dataset_args=("--corpus", "{datasets}/scifact/corpus.jsonl"), needs=("scifact/corpus.jsonl",),
     ),
+    Figure(
+        8, "first_answer", "First answer", "bench/first_answer.py", "first_answer",
+        presets={"quick": ("--rounds", "1", "--isolation-rounds", "4", "--thread-rounds", "1"),
+                 "full": ("--rounds", "3", "--isolation-rounds", "8", "--thread-rounds", "4")},
+        render="bench.first_answer:render_markdown", headline=headlines.first_answer,
+    ),
 )

@@ -20,6 +20,7 @@ API_CLIENTS = 8
 API_REQUESTS_PER_S = 100.0
 PREFIX_REUSE = 0.80
 SETUP_SECONDS = {"demo": 15 * 60, "test": 20 * 60}
+FIRST_ANSWER_P50_S = 10.0
 
 GOALS = {
     "ingest": f"≥ {INGEST_SPEEDUP_OVER_LLAMAINDEX:g}× stock LlamaIndex (docs/s); SciFact nDCG@10 within "
@@ -31,6 +32,7 @@ GOALS = {
     "prefix": f"≥ {PREFIX_REUSE:.0%} (mean of turns 2–5, every profile)",
     "setup": f"demo ≤ {SETUP_SECONDS['demo'] // 60} min, test ≤ {SETUP_SECONDS['test'] // 60} min",
     "backends": "none of its own: the encoder speed behind figures 1–4",
+    "first_answer": f"`verirag ask` p50 ≤ {FIRST_ANSWER_P50_S:g} s with the default profile on the demo collection",
 }
 
 
@@ -233,3 +235,21 @@ def backends(result: dict) -> Headline:
     return Headline("; ".join(parts) or "one backend only",
                     f"{first.get('backend')} {fmt(first.get('texts_per_s'))} texts/s, question p50 "
                     f"{fmt(first.get('query_p50_ms'))} ms", None)
+
+
+# -- 8. first answer -------------------------------------------------------------------------------
+def first_answer(result: dict) -> Headline:
+    """p50/p95 of `verirag ask` with the defaults (``after``), its citation and length-cut shares, against
+    the profile as it was (``before``) in the same run."""
+    after = dig(result, "ask", "after", "summary")
+    before = dig(result, "ask", "before", "summary")
+    p50 = number(dig(after, "p50_s"))
+    if p50 is None:
+        return Headline("no `after` answers in the result", "—", None)
+    measured = (f"p50 {fmt(p50)} s / p95 {fmt(dig(after, 'p95_s'))} s; cited {pct(dig(after, 'cited_share'))}, "
+                f"cut by length {pct(dig(after, 'length_cut_share'))}")
+    before_p50 = number(dig(before, "p50_s"))
+    baseline = (f"before p50 {fmt(before_p50)} s, cited {pct(dig(before, 'cited_share'))}, cut "
+                f"{pct(dig(before, 'length_cut_share'))}: **{fmt(ratio(before_p50, p50), 1, '×')}** faster"
+                if before_p50 is not None else "—")
+    return Headline(measured, baseline, p50 <= FIRST_ANSWER_P50_S)

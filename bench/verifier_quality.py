@@ -8,9 +8,11 @@ not "supported"; its AUROC score is ``1 - verdict.score``. Configurations:
 
   exact          the exact judge alone (numbers, dates, quotes, names, negation, antonyms)
   semantic       the similarity judge alone
-  exact+semantic the two cheap layers together (LLM judge off)
+  exact+semantic the two previous cheap layers together (LLM judge off)
+  entailment     the entailment model alone (similarity only picks the spans it reads)
+  exact+entailment  the default verifier without an LLM: exact checks, then the entailment model
   llm            the LLM judge alone, on every claim (mode ``always``, no cheap layer)
-  combined       all three, LLM judge where the cheap layers are undecided (mode ``uncertain``)
+  combined       exact, entailment and the LLM judge where they are undecided (mode ``uncertain``)
   length         baseline: word count, > 5 words flagged (eval.detection)
   token overlap  baseline: share of content tokens absent from the context, > 0.5 flagged
 
@@ -18,7 +20,7 @@ The cheap configurations run on the whole set; the LLM ones on a fixed random su
 seed ``--seed``), where every other configuration is reported again for a paired comparison. The LLM
 judge's replies are cached by prompt, so ``combined`` reuses the ``llm`` run's calls where the prompt is
 the same (a single-claim answer). Latency: wall time of ``verify`` per answer with the LLM judge off
-(``exact+semantic``), p50 / p95, in a pass of its own with a fresh verifier (each answer is new to the
+(``exact+entailment``, the default), p50 / p95, in a pass of its own with a fresh verifier (each answer is new to the
 embedding cache, as in service), plus the p50 of the same configuration in the quality pass.
 
     .venv/bin/python bench/verifier_quality.py --limit 200 --llm-sample 0           # quick check
@@ -45,7 +47,14 @@ SETS = {
     "scifact-claims-dev": "../shared/datasets/scifact-claims-dev/halu.jsonl",
     "halueval-qa": "../shared/datasets/halueval-qa/halu.jsonl",
 }
-CHEAP = {"exact": ("exact",), "semantic": ("semantic",), "exact+semantic": ("exact", "semantic")}
+CHEAP = {
+    "exact": ("exact",),
+    "semantic": ("semantic",),
+    "exact+semantic": ("exact", "semantic"),  # the previous verifier's layers
+    "entailment": ("entailment", "semantic"),  # the model alone (similarity only ranks its spans)
+    "exact+entailment": ("exact", "entailment", "semantic"),  # the default, LLM judge off
+}
+DEFAULT = "exact+entailment"
 
 
 def load(path: Path, limit: int | None) -> list[dict]:
@@ -155,17 +164,17 @@ def measure_set(name: str, rows: list[dict], args, embedder, settings) -> dict:
     verifiers = {config: AnswerVerifier(settings, embedder, judge_mode="off", layers=layers)
                  for config, layers in CHEAP.items()}  # fmt: skip
     verdicts_by_config, seconds_by_config = run_verifiers(verifiers, rows_for_cheap, f"{name} cheap layers")
-    seconds_cheap = seconds_by_config["exact+semantic"]
+    seconds_cheap = seconds_by_config[DEFAULT]
     for config, verdicts in verdicts_by_config.items():
         result["full"][config] = metrics_for(rows_for_cheap, verdicts)
     result["full"].update(baselines(rows_for_cheap))
     if args.subsample_only:  # the paired comparison below reads the cheap verdicts by subsample position
         verdicts_by_config = {c: dict(zip(subsample_indexes(rows, args), v)) for c, v in verdicts_by_config.items()}
     # Latency: a fresh verifier (empty embedding cache), every answer once.
-    verifier = AnswerVerifier(settings, embedder, judge_mode="off", layers=CHEAP["exact+semantic"])
+    verifier = AnswerVerifier(settings, embedder, judge_mode="off", layers=CHEAP[DEFAULT])
     sample = rows[: args.latency_items]
     _, seconds = run_verifier(verifier, sample, f"{name} latency")
-    result["latency_ms"] = {"items": len(sample), "p50": 1000 * statistics.median(seconds),
+    result["latency_ms"] = {"config": DEFAULT, "items": len(sample), "p50": 1000 * statistics.median(seconds),
                             "p95": 1000 * percentile(seconds, 0.95), "mean": 1000 * statistics.fmean(seconds),
                             "quality_pass_p50": 1000 * statistics.median(seconds_cheap)}  # fmt: skip
     if args.llm_sample:
@@ -188,7 +197,7 @@ def measure_llm(name, rows, args, embedder, settings, verdicts_by_config) -> dic
     backends_module.backend_for = lambda profile, settings=None: cached  # the verifier imports it per call
     try:
         out = {"indexes_seed": args.seed, "n": len(chosen), "judge_model": args.judge_model}
-        for config, mode, layers in (("llm", "always", ("llm",)), ("combined", "uncertain", ("exact", "semantic", "llm"))):
+        for config, mode, layers in (("llm", "always", ("llm",)), ("combined", "uncertain", ("exact", "entailment", "semantic", "llm"))):
             verifier = AnswerVerifier(settings, embedder, judge_mode=mode, judge_model=args.judge_model, layers=layers)
             verdicts, _ = run_verifier(verifier, chosen, f"{name} {config}")
             out[config] = metrics_for(chosen, verdicts)
@@ -217,7 +226,7 @@ def render(result: dict) -> str:
         scope = f"subsample of {data['n_cheap']}" if "n_cheap" in data else f"all {data['n']} answers"
         lines += [f"### {name} — {scope}", "", _table(data["full"]), ""]
         lat = data["latency_ms"]
-        lines += [f"Non-LLM layers per answer (exact+semantic, {lat['items']} answers): "
+        lines += [f"Non-LLM layers per answer ({lat.get('config', 'exact+semantic')}, {lat['items']} answers): "
                   f"p50 {lat['p50']:.1f} ms, p95 {lat['p95']:.1f} ms (quality pass p50 "
                   f"{lat.get('quality_pass_p50', lat.get('cached_p50', 0)):.1f} ms).", ""]
         sub = data.get("subsample") or {}

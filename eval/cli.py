@@ -83,6 +83,8 @@ def run_command(
     except (DatasetError, RunFolderError, ProfileError, ModelError, StoreError, EmbeddingModelError) as error:
         fail(str(error))
     typer.echo(render_summary(outcome))
+    for warning in outcome.warnings:  # last, on stderr, where a person or a CI log sees it
+        typer.echo(f"WARNING: {warning}", err=True)
     raise typer.Exit(EXIT_SOME_FAILED if outcome.results["counts"]["errors"] else 0)
 
 
@@ -97,6 +99,8 @@ def render_summary(outcome) -> str:
         "items: " + ", ".join(f"{name} {count}" for name, count in counts.items()),
     ]
     lines += [f"note: {note}" for note in outcome.notes]
+    if outcome.warnings:
+        lines.append(f"{len(outcome.warnings)} WARNING(S), printed on stderr and in the reports: these numbers are suspect")
     metrics = results["metrics"]
     shown = [(name, metrics[name]) for name in HEADLINE if metrics.get(name) is not None]
     if shown:
@@ -130,6 +134,9 @@ def compare_command(
     if comparison.paired == 0:
         fail(f"{run_a} and {run_b} have no finished item in common: nothing to compare", EXIT_BAD_INPUT)
     typer.echo(render_comparison(comparison, str(run_a), str(run_b)))
+    for name, results in (("A", a), ("B", b)):
+        for warning in results["run"].get("warnings") or ():
+            typer.echo(f"WARNING: run {name} ({results['run'].get('folder', '?')}): {warning}", err=True)
     if thresholds:
         violations = check_thresholds(comparison, b, thresholds)
         if violations:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 FORMATS = ("verirag", "beir", "ragas", "llamaindex")
+CONTEXTS_ORIGIN = "reference contexts"  # Corpus.origin of a corpus made of the questions' reference contexts
 
 
 class DatasetError(ValueError):
@@ -36,6 +37,10 @@ class Question:
     reference_contexts: tuple[str, ...] = ()
     relevant: Mapping[str, int] = field(default_factory=dict)  # doc_id → relevance grade (> 0)
     answerable: bool | None = None  # False: the right answer is to abstain; None: not marked
+    # The data set's own relevant document ids (source_doc_ids, reference_context_ids) when ``relevant``
+    # was replaced by the ids of the reference contexts indexed as the corpus (contexts_as_corpus): a
+    # --collection that holds the data set's documents is judged by these (eval.corpus.choose_relevance).
+    source_relevant: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def reference_answer(self) -> str | None:
@@ -119,7 +124,9 @@ def context_doc_id(text: str) -> str:
 def contexts_as_corpus(questions: Sequence[Question]) -> tuple[Corpus | None, list[Question]]:
     """No corpus given: every distinct reference context becomes a document, and each question's
     relevant documents are its own contexts (ids from the data set name documents that are not
-    indexed, so they cannot be judged against)."""
+    indexed, so they cannot be judged against; they are kept as ``source_relevant`` for a
+    ``--collection`` that holds those documents). Without any reference context there is no corpus
+    and the questions keep the data set's ids as they are: only a ``--collection`` can be asked."""
     records: dict[str, dict] = {}
     updated: list[Question] = []
     for question in questions:
@@ -128,8 +135,8 @@ def contexts_as_corpus(questions: Sequence[Question]) -> tuple[Corpus | None, li
             doc_id = context_doc_id(text)
             records.setdefault(doc_id, {"id": doc_id, "title": "", "text": text})
             ids.append(doc_id)
-        updated.append(replace(question, relevant={doc_id: 1 for doc_id in ids}))
+        updated.append(replace(question, relevant={doc_id: 1 for doc_id in ids}, source_relevant=dict(question.relevant)))
     if not records:
-        return None, updated
+        return None, list(questions)
     ordered = tuple(records.values())
-    return Corpus(origin="reference contexts", content_hash=hash_records(ordered), records=ordered), updated
+    return Corpus(origin=CONTEXTS_ORIGIN, content_hash=hash_records(ordered), records=ordered), updated

@@ -82,6 +82,26 @@ class ItemLog:
         os.fsync(self._handle.fileno())
         self.records[record["key"]] = record
 
+    def discard(self, keys: Iterable[str]) -> int:
+        """Forget these items for good (they are evaluated again): ``items.jsonl`` is rewritten
+        without them and swapped in atomically, so a kill at any moment leaves either the old file or
+        the new one. Returns how many were held."""
+        doomed = {key for key in keys if key in self.records}
+        if not doomed:
+            return 0
+        self._handle.close()
+        kept = [record for key, record in self.records.items() if key not in doomed]
+        temporary = self.items_path.with_suffix(".tmp")
+        with open(temporary, "w", encoding="utf-8") as handle:
+            for record in kept:
+                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        temporary.replace(self.items_path)
+        self.records = {record["key"]: record for record in kept}
+        self._handle = open(self.items_path, "a", encoding="utf-8")
+        return len(doomed)
+
     def selected(self, keys: Iterable[str]) -> list[dict]:
         return [self.records[key] for key in keys if key in self.records]
 

@@ -17,6 +17,8 @@ th { background: #f3f3f3; }
 figure.plot { margin: 1rem 0 2rem; }
 figure.plot svg { max-width: 100%; height: auto; }
 figcaption, .note { color: #555; font-size: 0.9rem; }
+.warnings { border: 2px solid #b00; background: #fff0f0; padding: 0.5rem 1rem; margin: 1rem 0; }
+.warnings h2 { color: #b00; margin: 0.25rem 0; }
 """
 PLOT_NAMES = ("score-distributions", "recall-curve", "stage-latency", "verdict-confusion")
 
@@ -43,8 +45,11 @@ def render_html(results: dict) -> str:
         '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
-        _table(Table("Run", ("", ""), tuple(summary_rows(results)))),
     ]
+    if run.get("warnings"):
+        parts.append('<div class="warnings" id="warnings"><h2>Warnings</h2><ul>'
+                     + "".join(f"<li>{html.escape(warning)}</li>" for warning in run["warnings"]) + "</ul></div>")
+    parts.append(_table(Table("Run", ("", ""), tuple(summary_rows(results)))))
     if run.get("notes"):
         parts.append("<ul>" + "".join(f"<li>{html.escape(note)}</li>" for note in run["notes"]) + "</ul>")
     parts.extend(_table(table) for table in metric_tables(results))

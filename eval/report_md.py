@@ -25,6 +25,10 @@ def render_table(table: Table) -> list[str]:
 def render_markdown(results: dict) -> str:
     run = results["run"]
     lines = [f"# Evaluation: {run['dataset']['name']}", ""]
+    warnings = run.get("warnings") or ()
+    if warnings:
+        lines += [f"## ⚠ Warnings ({len(warnings)})", ""]
+        lines += [f"- **WARNING:** {warning}" for warning in warnings] + [""]
     lines += markdown_table(("", ""), summary_rows(results)) + [""]
     for note in run.get("notes") or ():
         lines.append(f"- {note}")

@@ -2,7 +2,7 @@
 
 ``results.json`` holds every item (with its metrics), the aggregates (eval.catalog names), the counts,
 the recall curve, the run's configuration and the versions of the packages that produced it — all
-``verirag eval compare`` needs. ``report.md`` and ``report.html`` are rendered from that same dict.
+``verirag eval compare`` needs — and, under ``run.warnings``, what makes the numbers suspect. ``report.md`` and ``report.html`` are rendered from that same dict.
 """
 
 from __future__ import annotations
@@ -39,19 +39,31 @@ def with_retrieval_metrics(records: Sequence[dict], top_k: int) -> tuple[list[di
     return records, recall_curve(rankings, qrels, top_k)
 
 
-def finish_run(folder: Path, plan: "Plan", options: "RunOptions", records: Sequence[dict], started: float) -> dict:
+def finish_run(
+    folder: Path,
+    plan: "Plan",
+    options: "RunOptions",
+    records: Sequence[dict],
+    started: float,
+    notes: Sequence[str] | None = None,
+    warnings: Sequence[str] = (),
+) -> dict:
+    """``notes``: what a reader should know (default: the plan's); ``warnings``: what makes the numbers
+    suspect (a collection missing documents, retrieval that cannot be scored) — shown first."""
     records, curve = with_retrieval_metrics(records, plan.top_k)
     finished = _dt.datetime.now(_dt.timezone.utc)
     results = {
         "schema": SCHEMA_VERSION,
         "run": {
             **plan.config,
+            "relevance": plan.relevance,  # what retrieval is judged by (eval.corpus.choose_relevance)
             "fingerprint": plan.fingerprint,
             "limit": options.limit,
             "folder": str(folder),
             "finished_at": finished.isoformat(timespec="seconds"),
             "seconds_this_invocation": round(finished.timestamp() - started, 3),
-            "notes": list(plan.dataset.notes),
+            "notes": list(plan.notes if notes is None else notes),
+            "warnings": list(warnings),
             "versions": package_versions(),
         },
         "counts": counts(records),

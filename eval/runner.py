@@ -12,6 +12,12 @@ What a run evaluates (its *parts*):
   retrieval is ``top_k`` = 100 passages deep unless told otherwise, so Recall@100 is defined;
 * ``verifier`` — the labelled answers of ``halu.jsonl`` through the verifier alone.
 
+The collection (eval.corpus): a collection eval indexes gets the incremental ingestion job before
+every run's questions, so an indexing stopped half-way is finished first; when that job writes
+anything, question items an earlier run finished were evaluated against another collection and are
+evaluated again. A user's ``--collection`` is used as it is and checked for missing documents; what
+it lacks is a warning in the reports and on stderr.
+
 Errors: a model that stays unavailable or rejects one request (prompt too long) fails that item only:
 it is recorded with its error, left out of the metrics and tried again by the next run. Configuration
 errors (a bad key, an unknown profile, a store in use) and anything unexpected stop the run; what
@@ -35,7 +41,7 @@ from rag.profiles import resolve_profile
 from rag.prompts import PromptTooLongError
 from rag.settings import Settings
 
-from eval.corpus import collection_name, ensure_collection, slug
+from eval.corpus import CollectionState, choose_relevance, collection_name, prepare_collection, slug
 from eval.dataset import Dataset, DatasetError
 from eval.itemlog import ItemLog
 from eval.items import (
@@ -80,6 +86,7 @@ class RunOutcome:
     reused: int  # items found finished in the folder
     failed: int  # items that ended in an error (retried next time)
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # what makes the numbers suspect: say it loudly
 
 
 @dataclass(frozen=True)
@@ -95,6 +102,10 @@ class Plan:
     collection: str | None
     config: dict
     fingerprint: str
+    collection_given: bool = False  # --collection NAME
+    relevance: str | None = None  # what retrieval is judged against (eval.corpus.choose_relevance)
+    notes: tuple[str, ...] = ()  # the loader's notes, then the plan's
+    warnings: tuple[str, ...] = ()
 
 
 def plan_run(options: RunOptions, settings: Settings) -> Plan:
@@ -121,13 +132,25 @@ def plan_run(options: RunOptions, settings: Settings) -> Plan:
     if options.judge is not None:
         resolve_profile(options.judge, settings)
     top_k = options.top_k or (RETRIEVAL_ONLY_DEPTH if question_part == "retrieval" else settings.retrieval_top_k)
-    collection = None
+    collection = relevance = None
+    notes, warnings = list(dataset.notes), []
     if question_part:
         collection = options.collection or (collection_name(dataset) if dataset.corpus else None)
+        if collection is None:
+            raise DatasetError(
+                f"{dataset.path}: the data set has no corpus (no corpus file, no reference contexts); "
+                "give --collection NAME of a collection that holds its documents"
+            )
+        chosen = choose_relevance(dataset, questions, settings, collection, options.collection is not None)
+        questions, relevance = chosen.questions, chosen.basis
+        notes += chosen.notes
+        warnings += chosen.warnings
+    # What retrieval is judged by is not part of the configuration: each run sets it on the records it
+    # reports (judged_records), so an item evaluated before is scored by today's relevance.
     config = _config(dataset, question_part, bool(labelled), settings, model, options.judge, top_k, collection)
     fingerprint = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
     return Plan(dataset, question_part, questions, labelled, settings, model, options.judge, top_k, collection,
-                config, fingerprint)
+                config, fingerprint, options.collection is not None, relevance, tuple(notes), tuple(warnings))
 
 
 def _config(dataset: Dataset, question_part, has_labelled, settings: Settings, model, judge, top_k, collection) -> dict:
@@ -158,11 +181,23 @@ def _config(dataset: Dataset, question_part, has_labelled, settings: Settings, m
             "verify_policy": "accept",  # the run scores the answer as generated: no retry, no abstention
             "verify_judge": settings.verify_judge,
             "verify_judge_model": settings.verify_judge_model,
+            "verify_entailment": settings.verify_entailment,
+            "entailment_model": settings.entailment_model,
             "verify_supported_score": settings.verify_supported_score,
             "verify_unsupported_score": settings.verify_unsupported_score,
             "qdrant_url": settings.qdrant_url,
         },
     }
+
+
+def judged_records(plan: Plan, records: list[dict]) -> list[dict]:
+    """The records with this plan's relevant documents: a record keeps the ones it was evaluated with,
+    which an earlier run may have chosen otherwise (before a --collection was judged by source_doc_ids)."""
+    if not plan.question_part:
+        return records
+    relevant = {item_key(plan.question_part, q.id): dict(q.relevant) for q in plan.questions}
+    return [{**record, "relevant": relevant[record["key"]]} if record["key"] in relevant and not record.get("error")
+            else record for record in records]
 
 
 def default_folder(plan: Plan) -> Path:
@@ -188,22 +223,51 @@ class EvalRun:
         plan = plan_run(options, self.settings)
         folder = (options.out or default_folder(plan)).expanduser().resolve()
         keys = selected_keys(plan.questions, plan.labelled, plan.question_part)
+        notes, warnings = list(plan.notes), list(plan.warnings)
+        for warning in plan.warnings:
+            log.warning("%s", warning)
         with ItemLog(folder, plan.fingerprint, plan.config, fresh=options.fresh) as item_log:
+            collection = None
+            if plan.question_part:
+                collection = self._prepare_collection(plan, options, item_log)
+                notes += collection.notes
+                warnings += collection.warnings
             reused = sum(1 for key in keys if item_log.done(key))
             evaluated = failed = 0
             if reused < len(keys):
-                for record in self._evaluate_pending(plan, item_log, options, len(keys), reused):
+                for record in self._evaluate_pending(plan, item_log, options, len(keys), reused, collection):
                     item_log.append(record)
                     evaluated += 1
                     failed += bool(record.get("error"))
-            records = item_log.selected(keys)
+            records = judged_records(plan, item_log.selected(keys))
         from eval.results import finish_run
 
-        results = finish_run(folder, plan, options, records, started)
-        return RunOutcome(folder, results, evaluated, reused, failed, list(plan.dataset.notes))
+        results = finish_run(folder, plan, options, records, started, notes=notes, warnings=warnings)
+        return RunOutcome(folder, results, evaluated, reused, failed, notes, warnings)
+
+    def _prepare_collection(self, plan: Plan, options: RunOptions, item_log: ItemLog) -> CollectionState:
+        """Index (or check) the collection before any item is reused: when indexing wrote documents,
+        the question items finished before were evaluated against another collection (one an
+        interrupted indexing left half-written, say) and are discarded, to be evaluated again."""
+        assert plan.collection is not None
+        state = prepare_collection(plan.dataset, plan.questions, plan.relevance, plan.settings, plan.collection,
+                                   plan.collection_given, lambda: self.embedder(plan.settings), options.progress)
+        for warning in state.warnings:
+            log.warning("%s", warning)
+        if state.written:
+            # Every question item the folder holds, not only this --limit's: all saw the old collection.
+            stale = item_log.discard([key for key, record in item_log.records.items() if record.get("part") != "verifier"])
+            if stale:
+                state.notes.append(
+                    f"collection {state.name!r} changed since {stale} finished questions were evaluated ({state.written} "
+                    "documents indexed in this run): they were evaluated again"
+                )
+                log.warning("%s", state.notes[-1])
+        return state
 
     def _evaluate_pending(
-        self, plan: Plan, item_log: ItemLog, options: RunOptions, total: int, reused: int
+        self, plan: Plan, item_log: ItemLog, options: RunOptions, total: int, reused: int,
+        collection: CollectionState | None,
     ) -> Iterator[dict]:
         from tqdm import tqdm
 
@@ -214,21 +278,24 @@ class EvalRun:
                   file=sys.stderr, dynamic_ncols=True) as bar:
             pending_questions = [q for q in plan.questions if not item_log.done(item_key(plan.question_part, q.id))]
             if pending_questions:
-                yield from self._questions(plan, pending_questions, embedder, options, bar)
+                assert collection is not None
+                yield from self._questions(plan, pending_questions, embedder, collection.name, bar)
             pending_labelled = [item for item in plan.labelled if not item_log.done(item_key("verifier", item.id))]
             if pending_labelled:
                 yield from self._labelled(plan, pending_labelled, embedder, bar)
 
-    def _questions(self, plan: Plan, pending, embedder, options: RunOptions, bar) -> Iterator[dict]:
-        from rag.pipeline import pipeline_for
+    def _questions(self, plan: Plan, pending, embedder, collection: str, bar) -> Iterator[dict]:
+        from rag.pipeline import Pipeline, pipeline_for
         from rag.store import open_store
 
-        collection = ensure_collection(plan.dataset, plan.settings, embedder, plan.collection, options.progress)
         scorer = self._scorer(plan, embedder)
         with open_store(plan.settings, collection) as store:
-            pipeline = pipeline_for(plan.settings, store, embedder)
-            if self._verifier is not None:
-                pipeline.verifier = self._verifier
+            if plan.question_part != "qa":  # retrieval only: no verifier (nor its models) to load
+                pipeline = Pipeline(plan.settings, store, embedder)
+            elif self._verifier is not None:
+                pipeline = Pipeline(plan.settings, store, embedder, verifier=self._verifier)
+            else:
+                pipeline = pipeline_for(plan.settings, store, embedder)
             recorder = RecordingRetriever(pipeline.retriever)
             pipeline.retriever = recorder
             question_settings = QuestionSettings(model=plan.model, top_k=plan.top_k)

@@ -14,6 +14,7 @@ from rag.profiles import ProfileError
 from rag.prompts import PromptTooLongError
 from rag.search_cli import filters_or_fail, open_collection_or_fail
 from rag.store import StoreError
+from rag.verify.entailment import EntailmentModelError
 
 
 def ask_command(
@@ -45,7 +46,8 @@ def ask_command(
     store = open_collection_or_fail(settings, collection)
     try:
         result = pipeline_for(settings, store).answer(request)
-    except (ModelError, ProfileError, PromptTooLongError, EmbeddingModelError, StoreError, ValueError) as error:
+    except (ModelError, ProfileError, PromptTooLongError, EmbeddingModelError, EntailmentModelError, StoreError,
+            ValueError) as error:
         fail(str(error))
     finally:
         store.close()

@@ -64,10 +64,11 @@ def collections_command(
 
 
 def _register_plugins() -> None:
-    from rag import ask_cli, search_cli
+    from rag import ask_cli, search_cli, verify_cli
 
     search_cli.register(app)
     ask_cli.register(app)
+    verify_cli.register(app)
     for entry in sorted(entry_points(group="verirag.commands"), key=lambda e: e.name):
         entry.load()(app)
 

@@ -55,7 +55,7 @@ def exported_model(model, model_path: str, variant: str, cache_dir: Path | None 
         built = fp32
         if variant == "int8":
             built = Path(scratch) / "int8.onnx"
-            _quantize(fp32, built)
+            quantize_int8(fp32, built)
         os.replace(built, target)
     return target
 
@@ -121,7 +121,8 @@ def _export_fp32(model, model_path: str, target: Path) -> None:
         network.train(was_training)
 
 
-def _quantize(source: Path, target: Path) -> None:
+def quantize_int8(source: Path, target: Path) -> None:
+    """Dynamic int8 quantization of an ONNX model's linear layers (per output channel)."""
     import logging
 
     from onnxruntime.quantization import QuantType, quantize_dynamic

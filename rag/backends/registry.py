@@ -3,7 +3,8 @@
 Settings read (each optional: a default applies while the field does not exist):
 ``llama_base_url`` (server for ``openai_compatible`` profiles without a base_url of their own),
 ``llm_retry_base_s`` (0.5), ``llm_retry_cap_s`` (20), ``llm_retry_after_max_s`` (60) and
-``llm_threads`` (llama.cpp threads for ``local`` profiles; None → half the CPUs).
+``llm_threads`` (llama.cpp threads for ``local`` profiles; None → the CPUs free when the first
+local model starts, ``rag.backends.local.default_threads``).
 
 Backends are shared per configuration, so their HTTP clients and loaded models are reused.
 """

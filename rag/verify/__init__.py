@@ -4,6 +4,13 @@
 * ``rag.verify.items``: the checkable items in a text (numbers, quantities, dates, quotes, names…).
 * ``rag.verify.cues``: key terms, negation and antonyms for aligning a claim with evidence sentences.
 * ``rag.verify.exact``: the exact, lexical judge: ``check_exact(claim, evidence)``.
+* ``rag.verify.evidence``: candidate evidence spans, ranked by term overlap and similarity.
+* ``rag.verify.judging``: the cheap judges in order (exact, then similarity when entailment is off).
+* ``rag.verify.entailment`` / ``rag.verify.entailment_judging``: the entailment model, and the layer that
+  reads claims beside their spans with it.
+* ``rag.verify.screening``: repeats, restatements of the question, topic statements.
+* ``rag.verify.claim_state``, ``rag.verify.trace``: per-claim rules and the reasoning trace.
+* ``rag.verify.verifier``: ``AnswerVerifier``, which runs them all and returns a ``Verdict``.
 
 Submodules are imported on demand; this package imports nothing heavy.
 """

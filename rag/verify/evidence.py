@@ -146,6 +146,28 @@ class Candidate:
         )  # fmt: skip
 
 
+@dataclass(frozen=True, slots=True)
+class Found:
+    """What the finder found for one claim: the best span of every passage (by label) and the best
+    spans over all passages (best first)."""
+
+    best: dict[str, Candidate]
+    top: tuple[Candidate, ...] = ()
+
+
+def _top(candidates: list[Candidate], count: int) -> tuple[Candidate, ...]:
+    chosen: list[Candidate] = []
+    ordered = sorted(candidates, key=lambda c: (*(-x for x in _preference(c)), c.passage.label))
+    for candidate in ordered:
+        if any(c.passage.label == candidate.passage.label and c.span.start < candidate.span.end
+               and candidate.span.start < c.span.end for c in chosen):
+            continue
+        chosen.append(candidate)
+        if len(chosen) == count:
+            break
+    return tuple(chosen)
+
+
 class EvidenceFinder:
     """Ranks passage spans for claims. Without an embedder, similarity is 0 and overlap decides."""
 
@@ -162,6 +184,18 @@ class EvidenceFinder:
         """For each claim, its best span in every passage (by label). ``must[i]`` lists labels whose
         best span is embedded for claim ``i`` even when others overlap more (its citations).
         ``embed=False`` ranks by term overlap alone (similarity 0), embedding nothing."""
+        return [found.best for found in self.search(claims, passages, must, embed)]
+
+    def search(
+        self,
+        claims: Sequence[str],
+        passages: Sequence[Passage],
+        must: Sequence[Sequence[str]] = (),
+        embed: bool = True,
+        top: int = 0,
+    ) -> list["Found"]:
+        """``best_per_passage`` and, per claim, its ``top`` best spans over all passages (best first;
+        a span overlapping a better one of the same passage is skipped): what the entailment judge reads."""
         if not claims:
             return []
         scored: list[list[tuple[float, Passage, Span]]] = []
@@ -187,15 +221,17 @@ class EvidenceFinder:
                     chosen.add((label, span.start, span.end))
             to_embed.append(chosen)
         similarity = self._similarities(claims, scored, to_embed) if embed else {}
-        results: list[dict[str, Candidate]] = []
+        results: list[Found] = []
         for i, rows in enumerate(scored):
             best: dict[str, Candidate] = {}
+            everything = []
             for overlap, passage, span in rows:
                 candidate = Candidate(passage, span, overlap, similarity.get((i, passage.label, span.start, span.end), 0.0))
+                everything.append(candidate)
                 current = best.get(passage.label)
                 if current is None or _preference(candidate) > _preference(current):
                     best[passage.label] = candidate
-            results.append(best)
+            results.append(Found(best, _top(everything, top) if top else ()))
         return results
 
     def _similarities(self, claims, scored, to_embed) -> dict[tuple[int, str, int, int], float]:

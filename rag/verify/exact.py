@@ -65,6 +65,7 @@ from rag.verify.items import DateItem, Items, Quantity, clean, extract, normalis
 
 ExactStatus = Literal["supported", "contradicted", "unsupported", "undecided"]
 _EDGE = ".,;:!?\"' "
+VERBATIM_REASON = "the claim appears word for word in the evidence"
 
 
 @dataclass(frozen=True)
@@ -328,7 +329,7 @@ def check_exact(claim_text: str, evidence_text: str) -> ExactResult:
     if _verbatim(clean(claim_text), evidence):
         wordy = len(normalise(claim).split()) >= 4
         if labels or wordy:
-            return ExactResult("supported", [], [], 0.95, "the claim appears word for word in the evidence", labels)
+            return ExactResult("supported", [], [], 0.95, VERBATIM_REASON, labels)
         return ExactResult("undecided", [], [], 0.0, "a short fragment found in the evidence; nothing to check", labels)
     polarity, polarity_ratio = [], 0.0
     for s, e, clause in clauses:  # each clause against the evidence clauses most like it

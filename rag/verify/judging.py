@@ -1,4 +1,5 @@
-"""The cheap judges, applied to one claim against the passages in scope: exact checks, then similarity.
+"""The cheap judges, applied to one claim against the passages in scope: exact checks, then similarity
+(the entailment layer replaces similarity as a judge when it is on: ``rag.verify.entailment_judging``).
 
 ``judge_claim`` returns a ``Judgement``: a decided status with the judge that decided, or ``undecided``
 with the way the evidence leans (which the LLM judge, if it runs, settles).
@@ -8,7 +9,8 @@ Order, first that applies (``layers`` limits which judges may decide, for measur
 1. exact, decisive: a passage supports the claim with confidence ≥ ``EXACT_DECISIVE`` (word for word, or
    every checkable item present in well-aligned text) → supported; a passage gives a conflicting value or
    the opposite polarity → contradicted; an item of the claim (number, date, quote, name…) is in no passage
-   → unsupported.
+   → unsupported. When the claim cites two or more passages (``joint``), they are also read as one text:
+   a claim that joins what S2 and S3 say is supported when every item is in one of them.
 2. semantic: the best span's cosine with the claim ≥ ``SEMANTIC_SUPPORTED`` → supported (unless exact
    leaned against it); < ``SEMANTIC_UNSUPPORTED`` → unsupported.
 3. otherwise undecided, leaning by the weaker exact result and by the similarity around ``SEMANTIC_LEAN``.
@@ -30,7 +32,9 @@ EXACT_DECISIVE = 0.8
 SEMANTIC_SUPPORTED = 0.75
 SEMANTIC_UNSUPPORTED = 0.45
 SEMANTIC_LEAN = 0.62
-LAYERS: tuple[str, ...] = ("exact", "semantic", "llm")
+# Judges, cheapest first. "entailment" and "semantic" never both decide: similarity judges only when the
+# entailment layer is off (the setting, or not in the verifier's layers).
+LAYERS: tuple[str, ...] = ("exact", "entailment", "semantic", "llm")
 
 JudgementStatus = Literal["supported", "contradicted", "unsupported", "undecided"]
 
@@ -38,11 +42,13 @@ JudgementStatus = Literal["supported", "contradicted", "unsupported", "undecided
 @dataclass(frozen=True, slots=True)
 class Judgement:
     status: JudgementStatus
-    judge: str  # exact, semantic, llm, none
+    judge: str  # exact, entailment, semantic, llm, citation, none
     confidence: float
     candidate: Candidate | None
     lean: str = "unsupported"  # for undecided: supported or unsupported
     notes: tuple[str, ...] = ()
+    # The entailment model's (supported, not_supported, contradicted) for the span in ``candidate``.
+    probabilities: tuple[float, float, float] | None = None
 
     @property
     def support(self) -> float:
@@ -56,31 +62,71 @@ def _ranked(candidates: Sequence[Candidate]) -> list[Candidate]:
     return sorted(candidates, key=lambda c: (-c.rank, c.passage.label, c.span.start))
 
 
-def judge_claim(claim: str, candidates: Sequence[Candidate], layers: Sequence[str] = LAYERS) -> Judgement:
+NO_PASSAGE = "no passage to check against"
+
+
+def exact_results(claim: str, candidates: Sequence[Candidate], joint: bool = False) -> tuple[
+        Judgement | None, tuple[Candidate, ExactResult] | None, frozenset[tuple[str, ...]]]:
+    """The exact layer alone: (its decisive judgement or None, the most telling undecisive result, the
+    passages ruled out as support).
+
+    ``joint``: the passages were cited together; a claim none of them supports alone is checked against
+    their texts joined, and is supported (shown with the best-ranked cited span) when every item is there.
+    Ruled out (by label tuples, the joined passages as one tuple): a passage that gives a conflicting
+    value or polarity, or lacks a number, date, time, code or quote of the claim. Lacking only a name
+    does not rule a passage out (it may say "we" or "the model"). Similarity or the entailment model
+    never take a ruled-out passage as the support."""
+    ranked = _ranked(candidates)
+    results = [(candidate, check_exact(claim, candidate.passage.text)) for candidate in ranked]
+    ruled_out = {(c.passage.label,) for c, r in results if _rules_out(r)}
+    decided = _exact_decision(results)
+    if joint and len(ranked) > 1:
+        together = sorted(ranked, key=lambda c: c.passage.label)
+        result = check_exact(claim, "\n\n".join(c.passage.text for c in together))
+        if _rules_out(result):
+            ruled_out.add(tuple(c.passage.label for c in together))
+        if (decided is None or decided.status == "unsupported") and result.status == "supported" \
+                and result.confidence >= EXACT_DECISIVE:
+            labels = " and ".join(c.passage.label for c in together)
+            return Judgement("supported", "exact", result.confidence, ranked[0],
+                             notes=(f"{labels} together: {result.reason}",)), None, frozenset(ruled_out)
+    return decided, (_strongest(results) if decided is None else None), frozenset(ruled_out)
+
+
+def _rules_out(result: ExactResult) -> bool:
+    if result.status == "contradicted":
+        return True
+    return result.status == "unsupported" and not all(m.startswith("name ") for m in result.missing)
+
+
+def judge_claim(claim: str, candidates: Sequence[Candidate], layers: Sequence[str] = LAYERS,
+                joint: bool = False) -> Judgement:
     """Judge ``claim`` against the passages whose best spans are ``candidates`` (one per passage)."""
     if not candidates:
-        return Judgement("unsupported", "none", 0.9, None, notes=("no passage to check against",))
+        return Judgement("unsupported", "none", 0.9, None, notes=(NO_PASSAGE,))
     ranked = _ranked(candidates)
     best = ranked[0]
     notes: list[str] = []
     exact_lean: str | None = None
     exact_found: tuple[Candidate, ExactResult] | None = None
+    eligible = ranked
     if "exact" in layers:
-        results = [(candidate, check_exact(claim, candidate.passage.text)) for candidate in ranked]
-        decided = _exact_decision(results)
+        decided, exact_found, ruled_out = exact_results(claim, ranked, joint)
         if decided is not None:
             return decided
-        exact_found = _strongest(results)
         if exact_found is not None:
             exact_lean = "supported" if exact_found[1].status == "supported" else "unsupported"
             notes.append(f"{exact_found[0].passage.label}: {exact_found[1].reason}")
-    top = max(ranked, key=lambda c: (c.similarity, c.rank))
+        eligible = [c for c in ranked if (c.passage.label,) not in ruled_out] or ranked
+    # The closest span in meaning among the passages the exact checks did not rule out: a passage that
+    # lacks the claim's number cannot support it, however similar its words.
+    top = max(eligible, key=lambda c: (c.similarity, c.rank))
     if "semantic" in layers and top.similarity > 0:
         sim = top.similarity
         if sim >= SEMANTIC_SUPPORTED and exact_lean != "unsupported":
-            return Judgement("supported", "semantic", _semantic_confidence(sim), top, notes=tuple(notes))
+            return Judgement("supported", "semantic", semantic_confidence(sim), top, notes=tuple(notes))
         if sim < SEMANTIC_UNSUPPORTED and exact_lean != "supported":
-            return Judgement("unsupported", "semantic", _semantic_confidence(sim), top, notes=tuple(notes))
+            return Judgement("unsupported", "semantic", semantic_confidence(sim), top, notes=tuple(notes))
     if exact_found is not None and exact_lean == "supported" and "semantic" not in layers:
         candidate, result = exact_found
         return Judgement("supported", "exact", result.confidence, candidate, notes=tuple(notes))
@@ -118,7 +164,7 @@ def _strongest(results: list[tuple[Candidate, ExactResult]]) -> tuple[Candidate,
     return max(telling, key=lambda cr: (order[cr[1].status], cr[1].confidence, cr[0].rank), default=None)
 
 
-def _semantic_confidence(similarity: float) -> float:
+def semantic_confidence(similarity: float) -> float:
     return round(min(0.9, 0.5 + 2 * abs(similarity - SEMANTIC_LEAN)), 4)
 
 

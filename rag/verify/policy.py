@@ -43,6 +43,8 @@ def _problem(check: ClaimCheck) -> str | None:
     if check.status in ("unsupported", "contradicted"):
         source = f" ({check.evidence.label})" if check.evidence and check.status == "contradicted" else ""
         return f"{check.status} claim in {where}{source}: \"{check.text}\""
+    if check.status == "undecided" and check.kind != "repeated":
+        return f"no judge could decide a claim in {where}: \"{check.text}\""
     if check.citation_issue == "miscited":
         found = check.evidence.label if check.evidence else "another source"
         return f"\"{check.text}\" cites {', '.join(check.citations)}, but only {found} supports it"

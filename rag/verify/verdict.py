@@ -9,9 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-ClaimStatus = Literal["supported", "contradicted", "unsupported", "not_checkable"]
+# "undecided": no judge could decide (the LLM judge off or unsure); it counts as neither, see the verifier.
+ClaimStatus = Literal["supported", "contradicted", "unsupported", "undecided", "not_checkable"]
 VerdictLabel = Literal["supported", "partially_supported", "unsupported", "abstained"]
-JudgeName = Literal["exact", "semantic", "llm", "citation", "none"]
+JudgeName = Literal["exact", "entailment", "semantic", "llm", "citation", "none"]
+ENTAILMENT_KEYS: tuple[str, ...] = ("supported", "not_supported", "contradicted")
 PolicyAction = Literal["accept", "flag", "retry", "abstain"]
 POLICY_ACTIONS: tuple[str, ...] = ("accept", "flag", "retry", "abstain")
 JUDGE_MODES: tuple[str, ...] = ("off", "uncertain", "always")
@@ -46,11 +48,13 @@ class Evidence:
 class ClaimCheck:
     text: str
     origin: Literal["answer", "trace"]
-    kind: str  # factual, question, hedge, process, abstention (rag.verify.claims)
+    kind: str  # factual, question, hedge, process, abstention (rag.verify.claims); restatement, repeated (verifier)
     status: ClaimStatus
     citations: tuple[str, ...]
-    evidence: Evidence | None
+    evidence: Evidence | None  # for the entailment judge: the span (or whole passage) the model read
     judge: JudgeName
+    # 0..1, the judge's confidence in ``status`` (entailment: the probability of it; never a similarity);
+    # 0 for undecided and not_checkable claims.
     confidence: float
     char_start: int  # span of the claim in the answer or the trace
     char_end: int
@@ -58,6 +62,9 @@ class ClaimCheck:
     # "uncited" (a factual answer claim without a citation), None when the citations are fine.
     citation_issue: str | None = None
     notes: tuple[str, ...] = ()  # what the judges found, for people: "42 kPa not in S2", …
+    # The entailment model's probabilities for the evidence span, by ENTAILMENT_KEYS; None when it did not
+    # read the claim.
+    probabilities: dict[str, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -66,6 +73,7 @@ class ClaimCheck:
             "evidence": self.evidence.to_dict() if self.evidence else None, "judge": self.judge,
             "confidence": round(self.confidence, 4), "char_start": self.char_start, "char_end": self.char_end,
             "notes": list(self.notes),
+            "probabilities": {k: round(v, 4) for k, v in self.probabilities.items()} if self.probabilities else None,
         }  # fmt: skip
 
 

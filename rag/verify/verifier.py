@@ -6,12 +6,21 @@
    sentences that say what a source says carry that source as their citation. Questions, hedges, process
    talk and abstentions are kept as "not checkable".
 2. **Evidence.** For each factual claim, the best span of every passage (``rag.verify.evidence``).
-3. **Judges, cheapest first** (``rag.verify.judging``): exact checks, then similarity; the LLM judge
-   (``rag.verify.llm_judge``) settles what they leave undecided (mode ``uncertain``), every claim (``always``)
-   or nothing (``off``). Claims it leaves undecided take the way the evidence leans, with low confidence.
-4. **Citations.** A claim is judged against the passages it cites first. Supported only by another passage
-   → ``miscited``; a label no passage has → ``unknown``; a factual answer claim without one → ``uncited``
-   (only when ``require_citations``).
+   Before judging, a claim that repeats an earlier one is marked ``repeated`` (shown with the first one's
+   verdict, counted once), and an answer claim that only restates the question is not checkable
+   (``rag.verify.screening``).
+3. **Judges, cheapest first** (``rag.verify.judging``): exact checks, then the entailment model
+   (``rag.verify.entailment_judging``; all pairs of the answer in one batch) or, with the entailment layer
+   off, similarity; the LLM judge (``rag.verify.llm_judge``) settles what they leave undecided (mode
+   ``uncertain``), every claim (``always``) or nothing (``off``). Claims no judge decides are
+   ``undecided``; they count by the way the evidence leans, with low confidence. A trace step that only
+   names a source's topic ("S3 describes next sentence prediction") is supported when one span of that
+   source holds the topic's key terms.
+4. **Citations.** A claim is judged against the passages it cites first (two or more cited passages are
+   also read together). Supported only by another passage → ``miscited``; a label no passage has →
+   ``unknown``, and a claim whose only citations name no given passage is never supported (unsupported,
+   judge ``citation``, unless the passages contradict it); a factual answer claim without one →
+   ``uncited`` (only when ``require_citations``).
 5. **The trace.** A trace statement the named source contradicts, and an answer claim that contradicts the
    trace, are reported as issues. An answer claim the sources do not support but a supported trace step
    states is supported through that step.
@@ -26,36 +35,38 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import replace
 from typing import Sequence
 
 from rag.settings import Settings
 from rag.types import Generation, Passage
-from rag.verify.claims import Claim, split_claims, statements_about_sources
+from rag.verify.claim_state import ClaimItem as _Item, claim_checks, invented_citation
+from rag.verify.claim_state import keep_invented_citations_unsupported, short as _short, status_of as _status
+from rag.verify.claim_state import topic_judgement
+from rag.verify.claims import Claim, split_claims
+from rag.verify.cues import key_terms
+from rag.verify.entailment import EntailmentModel, EntailmentModelError, load_entailment_model
+from rag.verify.entailment_judging import MAX_PAIRS_PER_ANSWER, MAX_PAIRS_PER_CLAIM, TOP_SPANS, TRACE_PAIRS_PER_CLAIM
+from rag.verify.entailment_judging import Pair, Reading, judge_with_entailment, plan_pairs, ranking_helps, score_pairs
 from rag.verify.evidence import Candidate, EvidenceFinder
-from rag.verify.exact import check_exact
-from rag.verify.judging import LAYERS, Judgement, judge_claim
+from rag.verify.items import clean
+from rag.verify.judging import LAYERS, SEMANTIC_SUPPORTED, Judgement, exact_results, judge_claim
+from rag.verify.judging import semantic_confidence
 from rag.verify.llm_judge import TOKENS_PER_CLAIM, excerpts_for, judge_messages, parse_rulings
-from rag.verify.verdict import ClaimCheck, Verdict
+from rag.verify.screening import mark_repeats, mark_restatements, without_attribution
+from rag.verify.trace import MAX_TRACE_CLAIMS, through_trace, trace_issues  # noqa: F401  (MAX_…: compat)
+from rag.verify.trace import trace_claims as trace_claims_of
+from rag.verify.verdict import Verdict
 
 log = logging.getLogger(__name__)
 
-MAX_TRACE_CLAIMS = 40  # factual trace claims checked per answer; long traces keep the rest unchecked
 MISCITED_WEIGHT = 0.75  # a supported claim citing the wrong passage counts this much
 UNCITED_WEIGHT = 0.9
 # A passage "answers" the question when its best span has most of the question's key terms and is close
 # in meaning; then an abstention is suspect.
 ANSWERABLE_OVERLAP = 0.7
 ANSWERABLE_SIMILARITY = 0.55
-SHORT_ANSWER_WORDS = 5  # an answer claim this short is searched for together with the question
-
-
-@dataclass
-class _Item:
-    claim: Claim
-    valid_citations: tuple[str, ...]
-    judgement: Judgement | None = None
-    citation_issue: str | None = None
+SHORT_ANSWER_WORDS = 5  # an answer claim this short is searched for (and read) together with the question
 
 
 class AnswerVerifier:
@@ -74,13 +85,28 @@ class AnswerVerifier:
         judge_mode: str | None = None,
         judge_model: str | None = None,
         layers: Sequence[str] = LAYERS,
+        entailment_model: EntailmentModel | None = None,
     ):
+        """``layers`` limits the judges (to measure each alone). The entailment layer is on when it is in
+        ``layers`` and ``settings.verify_entailment``; its model is ``entailment_model`` if given, else
+        the one the settings name (``load_entailment_model``: raises ``EntailmentModelError`` naming
+        the path when it cannot be loaded — a configured model is never silently skipped)."""
         unknown = set(layers) - set(LAYERS)
         if unknown:
             raise ValueError(f"unknown verifier layers {sorted(unknown)}; choose from {list(LAYERS)}")
         self.settings = settings
-        # Without the semantic layer nothing reads the similarities: skip the embedding.
-        self.finder = EvidenceFinder(embedder if "semantic" in layers else None)
+        self.entailment: EntailmentModel | None = None
+        if "entailment" in layers and settings.verify_entailment:
+            self.entailment = entailment_model or load_entailment_model(
+                settings.entailment_model, settings.entailment_labels)
+        # Similarity judges only without the entailment layer, and ranks spans for it; with neither,
+        # nothing reads the similarities: skip the embedding.
+        self.cheap = tuple(
+            layer for layer in layers
+            if layer in ("exact", "semantic") and not (layer == "semantic" and self.entailment is not None)
+        )  # fmt: skip
+        self.finder = EvidenceFinder(
+            embedder if ("semantic" in layers or self.entailment is not None) else None)
         self.judge_mode = judge_mode or settings.verify_judge
         if self.judge_mode not in ("off", "uncertain", "always"):
             raise ValueError(f"judge mode {self.judge_mode!r}: choose off, uncertain or always")
@@ -99,24 +125,33 @@ class AnswerVerifier:
     ) -> Verdict:
         started = time.perf_counter()
         by_label = {passage.label: passage for passage in passages}
-        answer_claims = split_claims(generation.answer, "answer")
-        trace_claims = _trace_claims(generation.reasoning or "")
+        issues: list[str] = []
+        answer_claims, answer_repeats, loops = mark_repeats(
+            mark_restatements(split_claims(generation.answer, "answer"), question))
+        trace_claims, trace_repeats, _ = mark_repeats(trace_claims_of(generation.reasoning or ""))
+        repeats = {("answer", k): ("answer", v) for k, v in answer_repeats.items()}
+        repeats |= {("trace", k): ("trace", v) for k, v in trace_repeats.items()}
+        issues += [f"the answer repeats itself: \"{_short(text)}\" (counted once)" for text in loops]
         items = [
             _Item(claim, tuple(label for label in claim.citations if label in by_label))
             for claim in [*answer_claims, *trace_claims]
             if claim.checkable
         ]
-        candidates = self._judge_all_cheaply(question, items, passages, require_citations)
-        timings = {"cheap": time.perf_counter() - started}
-        issues: list[str] = []
+        timings: dict[str, float] = {}
+        if self.entailment is not None:
+            candidates = self._judge_with_entailment(question, items, passages, require_citations, issues, timings)
+        else:
+            candidates = self._judge_all_cheaply(question, items, passages, require_citations)
+        timings["cheap"] = time.perf_counter() - started
         judge_model = None
-        if "llm" in self.layers and self.judge_mode != "off":
+        if "llm" in self.layers and self._llm_judge_runs(generation):
             llm_started = time.perf_counter()
             judge_model = self._run_llm_judge(question, items, candidates, by_label, generation, issues)
             timings["llm"] = time.perf_counter() - llm_started
-        self._through_trace(items)
-        issues += self._trace_issues(items, generation, by_label)
-        checks = _claim_checks(answer_claims, trace_claims, items)
+        keep_invented_citations_unsupported(items, by_label)
+        through_trace(items)
+        issues += trace_issues(items, generation, by_label)
+        checks = claim_checks(answer_claims, trace_claims, items, repeats)
         label, score = self._label_and_score(items, answer_claims, question, passages, issues, require_citations)
         timings["total"] = time.perf_counter() - started
         return Verdict(label=label, score=score, claims=checks, issues=tuple(issues), judge_model=judge_model,
@@ -151,6 +186,98 @@ class AnswerVerifier:
             self._judge_cheaply(items[index], best, require_citations, cheap)
         return candidates
 
+    def _judge_with_entailment(self, question, items, passages, require_citations, issues, timings) -> list[dict[str, Candidate]]:
+        """The layers with the entailment model, in three passes:
+
+        1. exact checks on spans ranked by term overlap alone (nothing embedded yet);
+        2. the claims they leave open are embedded, so that similarity ranks their spans too, when that
+           can change what the model reads and their words find no span well (``ranking_helps``);
+        3. one batch of entailment pairs (``plan_pairs``) for every claim the exact checks did not settle
+           against it — a decisive exact support is read once more, against the passage that supports
+           it, since the model may find it contradicted — then each claim is judged with
+           ``judge_with_entailment``, its citations as in ``_judge_claim_and_citations``.
+
+        Claims settled by a decisive exact contradiction or missing item, a topic statement, or an
+        invented citation are not read by the model."""
+        queries = [_evidence_query(item.claim, question) for item in items]
+        must = [item.valid_citations for item in items]
+        found = self.finder.search(queries, passages, must, embed=False, top=TOP_SPANS)
+        states = [self._exact_pass(item, f.best, require_citations) for item, f in zip(items, found)]
+        hypotheses = [_hypothesis(item.claim, query) for item, query in zip(items, queries)]
+        pending = [i for i, state in enumerate(states)
+                   if state == "open" and ranking_helps(self.entailment, found[i], passages, hypotheses[i])]
+        if pending and self.finder.cache is not None:
+            embedded = self.finder.search([queries[i] for i in pending], passages, [must[i] for i in pending], top=TOP_SPANS)
+            for i, again in zip(pending, embedded):
+                found[i] = again
+        pairs: list[Pair] = []
+        for i, item in enumerate(items):  # answer claims first, then the trace: the budget favours them
+            if states[i] == "final" or len(pairs) >= MAX_PAIRS_PER_ANSWER:
+                continue
+            veto = (item.judgement.candidate,) if states[i] == "supported" and item.judgement.candidate else ()
+            terms = key_terms(clean(queries[i], source_mentions=True))
+            hypothesis = hypotheses[i]
+            limit = MAX_PAIRS_PER_CLAIM if item.claim.origin == "answer" else TRACE_PAIRS_PER_CLAIM
+            planned = plan_pairs(self.entailment, i, hypothesis, terms, found[i], item.valid_citations, veto, limit)
+            pairs += planned[: MAX_PAIRS_PER_ANSWER - len(pairs)]
+        readings = self._read(pairs, issues, timings)
+        for i, item in enumerate(items):
+            if states[i] != "final":
+                self._judge_entailed(item, found[i].best, require_citations, readings.get(i, []))
+        return [f.best for f in found]
+
+    def _exact_pass(self, item: _Item, best: dict[str, Candidate], require_citations: bool) -> str:
+        """Judges ``item`` with the exact layer alone: "final" (settled: a contradiction, a missing item,
+        a topic statement, an invented citation), "supported" (a decisive exact support, for the model
+        to confirm) or "open"."""
+        item.citation_issue = None
+        judged: list[Judgement] = []
+
+        def judge(candidates: list[Candidate], joint: bool = False) -> Judgement:
+            if not candidates:
+                judged.append(judge_claim(item.claim.plain, candidates, ("exact",)))
+                return judged[-1]
+            decided, _, _ = exact_results(item.claim.plain, candidates, joint)
+            top = max(candidates, key=lambda c: (c.rank, c.passage.label))
+            judged.append(decided or Judgement("undecided", "none", 0.0, top))
+            return judged[-1]
+
+        self._judge_claim_and_citations(item, best, require_citations, judge)
+        judgement = item.judgement
+        if judgement is not None and judgement.judge == "citation":
+            return "final"  # its only citations name no given passage: never supported, nothing to read
+        if any(j.status == "undecided" for j in judged):
+            return "open"
+        if judged and judgement is not None and judgement.status == "supported" and judgement.judge == "exact":
+            return "supported"
+        return "final"
+
+    def _read(self, pairs: list[Pair], issues: list[str], timings: dict[str, float]) -> dict[int, list[Reading]]:
+        """The entailment model's readings by claim index; a model that fails is reported in ``issues``
+        and its claims stay undecided (the LLM judge, if on, reads them)."""
+        started = time.perf_counter()
+        try:
+            scored = score_pairs(self.entailment, pairs)
+        except (EntailmentModelError, RuntimeError, ValueError, MemoryError) as error:
+            log.warning("entailment model failed: %s", error)
+            issues.append(f"the entailment model ({getattr(self.entailment, 'name', '?')}) could not run: {error}")
+            scored = []
+        timings["entailment"] = time.perf_counter() - started
+        readings: dict[int, list[Reading]] = {}
+        for pair, reading in zip(pairs, scored):
+            readings.setdefault(pair.claim, []).append(reading)
+        return readings
+
+    def _judge_entailed(self, item: _Item, best: dict[str, Candidate], require_citations: bool,
+                        readings: list[Reading]) -> None:
+        item.citation_issue = None
+        decision = self.entailment.decision
+
+        def judge(candidates: list[Candidate], joint: bool = False) -> Judgement:
+            return judge_with_entailment(item.claim.plain, candidates, readings, decision, joint)
+
+        self._judge_claim_and_citations(item, best, require_citations, judge)
+
     def _judge_cheaply(
         self, item: _Item, best: dict[str, Candidate], require_citations: bool, cheap: Sequence[str]
     ) -> bool:
@@ -158,12 +285,30 @@ class AnswerVerifier:
         item.citation_issue = None
         judged: list[Judgement] = []
 
-        def judge(candidates: list[Candidate]) -> Judgement:
-            judged.append(judge_claim(item.claim.plain, candidates, cheap))
+        def judge(candidates: list[Candidate], joint: bool = False) -> Judgement:
+            judgement = judge_claim(item.claim.plain, candidates, cheap, joint)
+            if joint and "semantic" in cheap and judgement.status in ("undecided", "unsupported") \
+                    and judgement.judge in ("semantic", "none") and self.finder.cache is not None:
+                judgement = self._joint_similarity(item.claim.plain, candidates, judgement)
+            judged.append(judgement)
             return judged[-1]
 
         self._judge_claim_and_citations(item, best, require_citations, judge)
         return all(judgement.status != "undecided" for judgement in judged)
+
+    def _joint_similarity(self, claim: str, candidates: list[Candidate], judgement: Judgement) -> Judgement:
+        """Passages cited together, read together: the similarity of the claim and their best spans
+        joined (in label order) can support a claim that joins what they say."""
+        if not all(c.similarity > 0 for c in candidates):
+            return judgement  # not embedded yet (the first, overlap-only pass)
+        together = sorted(candidates, key=lambda c: c.passage.label)
+        similarity = self.finder.similarity(claim, " ".join(c.span.text.strip() for c in together))
+        if similarity < SEMANTIC_SUPPORTED:
+            return judgement
+        labels = " and ".join(c.passage.label for c in together)
+        best = max(candidates, key=lambda c: (c.rank, c.passage.label))
+        return Judgement("supported", "semantic", semantic_confidence(similarity), best,
+                         notes=(*judgement.notes, f"{labels} read together: similarity {similarity:.2f}"))
 
     def _final_without_embedding(self, item: _Item, best, require_citations, cheap) -> bool:
         """Judged on term overlap alone: final when a decisive exact check supports it. A contradicted
@@ -173,22 +318,54 @@ class AnswerVerifier:
         return decided and item.judgement is not None and item.judgement.status == "supported"
 
     def _judge_claim_and_citations(self, item: _Item, best: dict[str, Candidate], require_citations, judge) -> None:
+        """Judges ``item`` against its cited passages (read together when there are several), then, unless
+        they support it, against all; sets the citation issue. A claim whose only citations name no given
+        passage is never supported."""
         everywhere = list(best.values())
         unknown = [label for label in item.claim.citations if label not in best]
         if item.valid_citations:
-            cited = judge([best[label] for label in item.valid_citations])
+            topic = topic_judgement(item, best)
+            if topic is not None:
+                item.judgement = topic
+                return
+            cited = judge([best[label] for label in item.valid_citations], len(item.valid_citations) > 1)
             item.judgement = cited
             if cited.status != "supported":
                 anywhere = judge(everywhere)
                 if anywhere.status == "supported" and anywhere.candidate is not None:
+                    # Miscited only when the cited passages do not lean towards supporting it themselves.
+                    if cited.status == "undecided" and cited.lean == "supported":
+                        cited_labels = ", ".join(item.valid_citations)
+                        anywhere = replace(anywhere, notes=(*anywhere.notes, f"the cited {cited_labels} lean supported"))
+                    else:
+                        item.citation_issue = "miscited"
                     item.judgement = anywhere
-                    item.citation_issue = "miscited"
+        elif unknown:
+            found = judge(everywhere)
+            item.judgement = found if found.status == "contradicted" else invented_citation(found, unknown)
+            item.citation_issue = "unknown"
         else:
             item.judgement = judge(everywhere)
             if require_citations and item.claim.origin == "answer" and not item.claim.citations:
                 item.citation_issue = "uncited"
         if unknown and item.citation_issue is None:
             item.citation_issue = "unknown"
+
+    def _llm_judge_runs(self, generation: Generation) -> bool:
+        """off: never. always: on every claim, whatever the profile. uncertain: only when the judging
+        profile (``judge_model``, else the one that answered) ``can_judge`` — a profile too small to judge
+        (the 135M local model rules at chance) is not asked; set ``can_judge = true`` in its profile, or
+        use ``always``, to ask it anyway. An unknown profile runs, so that the judge reports it as an issue."""
+        if self.judge_mode != "uncertain":
+            return self.judge_mode == "always"
+        from rag.profiles import ProfileError, resolve_profile
+
+        try:
+            profile = resolve_profile(self.judge_model or generation.model or self.settings.default_model,
+                                      self.settings)
+        except ProfileError:
+            return True
+        return profile.can_judge
 
     def _run_llm_judge(self, question, items, candidates, by_label, generation, issues) -> str | None:
         chosen = [
@@ -249,48 +426,6 @@ class AnswerVerifier:
                 item.citation_issue = None
         return name
 
-    # -- the trace ------------------------------------------------------------------------------------
-
-    def _through_trace(self, items: list[_Item]) -> None:
-        """Answer claims the sources don't support directly but a supported trace step states."""
-        steps = [i.claim.plain for i in items if i.claim.origin == "trace" and _status(i) == "supported"]
-        if not steps:
-            return
-        reasoning = " ".join(steps)
-        for item in items:
-            if item.claim.origin != "answer" or _status(item) not in ("unsupported", "undecided"):
-                continue
-            result = check_exact(item.claim.plain, reasoning)
-            if result.status == "supported" and result.confidence >= 0.8:
-                previous = item.judgement
-                item.judgement = Judgement(
-                    "supported", "exact", 0.6, previous.candidate if previous else None,
-                    notes=(*(previous.notes if previous else ()), "stated by a reasoning step the sources support"),
-                )
-
-    def _trace_issues(self, items: list[_Item], generation: Generation, by_label: dict[str, Passage]) -> list[str]:
-        issues = []
-        for item in items:
-            claim = item.claim
-            if claim.origin != "trace":
-                continue
-            unknown = [label for label in claim.citations if label not in by_label]
-            if unknown:
-                issues.append(f"the reasoning refers to {', '.join(unknown)}, which the model was not given")
-            if _status(item) == "contradicted" and item.valid_citations:
-                issues.append(f"the reasoning misstates {', '.join(item.valid_citations)}: \"{_short(claim.plain)}\"")
-            elif _status(item) == "contradicted":
-                issues.append(f"the reasoning contradicts the sources: \"{_short(claim.plain)}\"")
-        reasoning = generation.reasoning or ""
-        if reasoning.strip():
-            for item in items:
-                if item.claim.origin == "answer":
-                    result = check_exact(item.claim.plain, reasoning)
-                    if result.status == "contradicted" and result.confidence >= 0.65:
-                        issues.append(f"the answer contradicts its reasoning: \"{_short(item.claim.plain)}\" "
-                                      f"({'; '.join(result.conflicts[:2])})")
-        return issues
-
     # -- the verdict ----------------------------------------------------------------------------------
 
     def _label_and_score(self, items, answer_claims, question, passages, issues, require_citations):
@@ -350,27 +485,10 @@ def _evidence_query(claim: Claim, question: str | None) -> str:
     return text
 
 
-def _trace_claims(reasoning: str) -> list[Claim]:
-    """Trace claims; a statement about a source replaces the plain claim at its place, carrying the label."""
-    if not reasoning.strip():
-        return []
-    about = statements_about_sources(reasoning)
-    claims: list[Claim] = []
-    for claim in split_claims(reasoning, "trace"):
-        inside = [a for a in about if claim.char_start <= a.char_start < claim.char_end or a.char_start <= claim.char_start < a.char_end]
-        if inside:
-            claims.extend(a for a in inside if a not in claims)
-        else:
-            claims.append(claim)
-    factual = 0
-    out = []
-    for claim in claims:
-        if claim.checkable:
-            factual += 1
-            if factual > MAX_TRACE_CLAIMS:
-                claim = Claim(claim.text, claim.origin, claim.citations, claim.char_start, claim.char_end, "process")
-        out.append(claim)
-    return out
+def _hypothesis(claim: Claim, query: str) -> str:
+    """What the entailment model reads as the hypothesis: the evidence query (a short answer with its
+    question), a trace statement without its attribution ("S2 says that X" → "X")."""
+    return without_attribution(query) if claim.origin == "trace" else query
 
 
 def _overrules_exact(previous: Judgement | None, ruling) -> bool:
@@ -384,33 +502,6 @@ def _overrules_exact(previous: Judgement | None, ruling) -> bool:
 
 def _as_llm(status: str) -> str:
     return "not_enough_info" if status == "unsupported" else status
-
-
-def _status(item: _Item) -> str:
-    return item.judgement.status if item.judgement else "undecided"
-
-
-def _short(text: str, limit: int = 100) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _claim_checks(answer_claims, trace_claims, items) -> tuple[ClaimCheck, ...]:
-    judged = {(item.claim.origin, item.claim.char_start): item for item in items}
-    checks = []
-    for claim in [*answer_claims, *trace_claims]:
-        item = judged.get((claim.origin, claim.char_start)) if claim.checkable else None
-        if item is None or item.judgement is None:
-            checks.append(ClaimCheck(claim.plain, claim.origin, claim.kind, "not_checkable", claim.citations,
-                                     None, "none", 0.0, claim.char_start, claim.char_end))
-            continue
-        j = item.judgement
-        status = (j.lean if j.status == "undecided" else j.status)
-        checks.append(ClaimCheck(
-            claim.plain, claim.origin, claim.kind, status, claim.citations,
-            j.candidate.evidence() if j.candidate else None, j.judge,
-            j.confidence, claim.char_start, claim.char_end, item.citation_issue, j.notes,
-        ))  # fmt: skip
-    return tuple(checks)
 
 
 def verifier_for(settings: Settings, embedder=None) -> AnswerVerifier:

@@ -123,8 +123,17 @@ def test_batched_vectors_equal_the_model_s_own(embedder):
     questions = ["trip speed of unit 3", "on-call allowance", "spillway siren"]
     with ThreadPoolExecutor(3) as pool:
         vectors = list(pool.map(batching.embed_query, questions))
-    for question, vector in zip(questions, vectors):
-        assert np.allclose(vector, embedder.embed_query(question), atol=1e-5)
+    alone = np.stack([embedder.embed_query(question) for question in questions])
+    got = np.stack(vectors)
+    assert (got @ alone.T).argmax(axis=1).tolist() == [0, 1, 2]  # each caller gets its own row
+    if embedder.backend == "onnx-int8":
+        # int8 dynamic quantization scales activations per batch, so a row moves with its batch mates:
+        # batched vs alone measured cosine ≥ 0.987 when one worker encodes them together (a 1-core
+        # machine). Same bound as int8 vs torch in tests/rag/test_embedding_backends.py.
+        assert (got * alone).sum(axis=1).min() > 0.95
+    else:
+        # float32 unit vectors: rounding ~1e-7 per component, whatever the batch
+        assert np.allclose(got, alone, atol=1e-5)
     batching.close()
 
 

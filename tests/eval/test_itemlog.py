@@ -37,3 +37,15 @@ def test_another_configuration_is_refused_unless_fresh(tmp_path):
         ItemLog(tmp_path, "fp2", {})
     with ItemLog(tmp_path, "fp2", {}, fresh=True) as log:
         assert not log.done("qa:1")
+
+
+def test_discarded_items_are_gone_for_good_and_appending_goes_on(tmp_path):
+    with ItemLog(tmp_path, "fp1", {}) as log:
+        for key in ("retrieval:1", "retrieval:2", "verifier:1"):
+            log.append({"key": key, "error": None})
+        assert log.discard(["retrieval:1", "retrieval:2", "retrieval:9"]) == 2
+        assert not log.done("retrieval:1") and log.done("verifier:1") and log.discard(["retrieval:1"]) == 0
+        log.append({"key": "retrieval:1", "answer": "again", "error": None})
+    with ItemLog(tmp_path, "fp1", {}) as log:
+        assert sorted(log.records) == ["retrieval:1", "verifier:1"] and log.records["retrieval:1"]["answer"] == "again"
+    assert not (tmp_path / "items.tmp").exists()

@@ -1,13 +1,18 @@
-"""LocalBackend: the SmolLM2-135M GGUF (shipped in a PyPI package) run in-process by llama-cpp-python."""
+"""LocalBackend: the SmolLM2-135M GGUF (shipped in a PyPI package) run by llama-cpp-python in a worker
+process (and, for comparison, in this process); a worker that dies fails one request, not this process."""
 
 from __future__ import annotations
 
 import dataclasses
+import os
+import signal
+import time
 
 import pytest
 
-from rag.backends import ModelConfigError, ModelRequestError
+from rag.backends import ModelConfigError, ModelRequestError, ModelUnavailableError
 from rag.backends.local import LocalBackend, packaged_gguf, resolve_gguf
+from rag.backends.local_worker import WorkerCrashedError
 from rag.profiles import ModelProfile
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
@@ -61,9 +66,99 @@ def test_stream_cut_at_max_tokens_counts_them_all(backend, profile):
 
 
 def test_model_is_loaded_once_and_shared(backend, profile, whole):
-    loaded = backend.model_for(profile)
-    assert loaded is LocalBackend(n_threads=1).model_for(profile)
+    worker = backend.worker_for(profile)
+    assert worker is LocalBackend(n_threads=1).worker_for(profile)
+    assert worker.key.n_ctx == 2048 and worker.key.n_threads == 1 and worker.load_s > 0
+    assert worker.alive and worker.pid != os.getpid()
+    starts = worker.starts
+    backend.generate(profile, QUESTION, max_tokens=2)
+    assert worker.starts == starts  # served by the same child: no second load
+
+
+def test_in_process_mode_gives_the_same_answer(profile, whole):
+    in_process = LocalBackend(n_threads=1, isolate=False)
+    assert in_process.generate(profile, QUESTION) == whole
+    events = list(in_process.stream(profile, QUESTION))
+    assert events[-1][1] == whole
+    loaded = in_process.model_for(profile)
+    assert loaded is LocalBackend(n_threads=1, isolate=False).model_for(profile)
     assert loaded.n_ctx == 2048 and loaded.n_threads == 1 and loaded.load_s > 0
+
+
+# -- a worker that dies ------------------------------------------------------------------------------------
+
+
+def crashing(profile: ModelProfile, name: str) -> ModelProfile:
+    """The same model (so the same worker), whose worker sends itself ``name`` before generating."""
+    return dataclasses.replace(profile, name=f"crashy-{name}", extra={"test_crash_signal": name})
+
+
+@pytest.mark.parametrize("name", ["SIGSEGV", "SIGILL", "SIGKILL"])
+def test_a_worker_that_dies_fails_the_request_naming_the_signal_then_restarts(backend, profile, whole, name):
+    worker = backend.worker_for(profile)
+    pid, starts = worker.pid, worker.starts
+    with pytest.raises(WorkerCrashedError) as caught:
+        backend.generate(crashing(profile, name), QUESTION)
+    error = caught.value
+    assert isinstance(error, ModelUnavailableError)  # what a fallback profile and the API's 503 act on
+    assert error.signal == name and error.pid == pid and error.profile == f"crashy-{name}"
+    assert f"'crashy-{name}'" in str(error) and name in str(error) and "next request starts a new worker" in str(error)
+    assert ("out-of-memory" if name == "SIGKILL" else "rebuild llama-cpp-python") in str(error)
+    assert not worker.alive
+    # The next request starts a new worker, which loads the model once and answers as before.
+    assert backend.generate(profile, QUESTION) == whole
+    assert worker.alive and worker.pid != pid and worker.starts == starts + 1
+
+
+def test_a_worker_that_dies_mid_stream_ends_the_stream_with_the_error(backend, profile, whole):
+    stream = backend.stream(crashing(profile, "SIGSEGV"), QUESTION)  # the worker is up: no error yet
+    with pytest.raises(WorkerCrashedError, match="SIGSEGV"):
+        list(stream)
+    events = list(backend.stream(profile, QUESTION))
+    assert events[-1] == ("done", whole)
+
+
+def test_a_worker_killed_while_idle_is_replaced_at_the_next_request(backend, profile, whole):
+    worker = backend.worker_for(profile)
+    pid = worker.pid
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while worker.alive and time.monotonic() < deadline:  # the kill lands asynchronously
+        time.sleep(0.01)
+    assert backend.generate(profile, QUESTION) == whole
+    assert worker.pid != pid
+
+
+def test_a_stream_closed_early_leaves_the_worker_ready(backend, profile, whole):
+    worker = backend.worker_for(profile)
+    pid = worker.pid
+    stream = backend.stream(profile, QUESTION)
+    assert next(stream)[0] == "answer"
+    stream.close()  # the consumer went away mid-answer
+    assert not worker.lock.locked() and worker.pid == pid
+    assert backend.generate(profile, QUESTION) == whole
+
+
+def test_a_silent_worker_is_stopped_after_the_profile_timeout(backend, profile):
+    worker = backend.worker_for(profile)
+    os.kill(worker.pid, signal.SIGSTOP)  # alive but answering nothing, like a hung native call
+    with pytest.raises(ModelUnavailableError, match="sent nothing for 1 s"):
+        backend.generate(dataclasses.replace(profile, timeout_s=1.0), QUESTION)
+    assert not worker.alive
+
+
+def test_sampling_settings_reach_llama_cpp(backend, profile):
+    kwargs = backend._kwargs(dataclasses.replace(profile, repeat_penalty=1.3, reasoning_style="prompted"),
+                             QUESTION, None)
+    assert kwargs["repeat_penalty"] == 1.3 and kwargs["stop"] == ["</answer>"] and kwargs["temperature"] == 0.0
+    assert "repeat_penalty" not in backend._kwargs(profile, QUESTION, None)
+    # And the worker's sampler uses it: greedy decoding that repeats itself ("1. 1\n2. 2\n…") changes under
+    # a strong penalty.
+    loop = [{"role": "user", "content": "Count from 1 to 20, separated by commas."}]
+    plain = backend.generate(profile, loop, max_tokens=24)
+    penalised = backend.generate(dataclasses.replace(profile, repeat_penalty=2.0), loop, max_tokens=24)
+    assert plain.answer != penalised.answer
+    assert backend.generate(dataclasses.replace(profile, repeat_penalty=1.0), loop, max_tokens=24) == plain
 
 
 def test_package_references_resolve_to_the_gguf():
@@ -99,3 +194,12 @@ def test_missing_model_file_is_a_config_error(backend, profile, tmp_path):
     broken.write_bytes(b"GGUF not really")
     with pytest.raises(ModelConfigError, match="could not load"):
         backend.generate(dataclasses.replace(profile, model=str(broken)), QUESTION)
+
+
+def test_default_threads_are_the_cpus_other_work_leaves_free():
+    from rag.backends.local import free_cpus
+
+    assert free_cpus(cpus=2, load=0.1) == 2  # an idle machine: every core
+    assert free_cpus(cpus=2, load=1.2) == 1
+    assert free_cpus(cpus=2, load=6.0) == 1  # never fewer than one
+    assert free_cpus(cpus=16, load=3.4) == 13

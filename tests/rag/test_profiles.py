@@ -338,3 +338,29 @@ def test_model_profile_fields_are_kept():
                  "temperature", "price_input_per_m", "price_cached_input_per_m", "price_output_per_m",
                  "fallback", "timeout_s", "max_retries", "extra"):
         assert name in names
+
+
+# -- speed settings of small profiles ----------------------------------------------------------------
+
+
+def test_local_profile_is_sized_for_a_quick_first_answer():
+    local = resolve_profile("local", Settings())
+    assert local.max_prompt_tokens is not None and local.max_prompt_tokens < local.context_window // 2
+    assert local.repeat_penalty is not None and local.repeat_penalty > 1.0
+    assert local.can_judge is False and local.worked_example is True
+    for name in DEEPSEEK:  # capable models keep the defaults
+        profile = resolve_profile(name, Settings())
+        assert profile.can_judge and profile.max_prompt_tokens is None and not profile.worked_example
+
+
+def test_speed_settings_can_be_overridden_in_config(config):
+    settings = config('[profiles.local]\nmax_prompt_tokens = 3000\ncan_judge = true\nrepeat_penalty = 1.3\n')
+    local = resolve_profile("local", settings)
+    assert (local.max_prompt_tokens, local.can_judge, local.repeat_penalty) == (3000, True, 1.3)
+
+
+@pytest.mark.parametrize("field, value", [("max_prompt_tokens", 0), ("repeat_penalty", 0.0),
+                                          ("repeat_penalty", float("nan"))])
+def test_bad_speed_settings_name_the_field(field, value):
+    with pytest.raises(ProfileError, match=f"'x'.*{field}"):
+        load_profiles(Settings(profiles={"x": {"extends": "local", field: value}}))

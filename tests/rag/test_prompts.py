@@ -328,3 +328,42 @@ def test_prompt_passage_lookup():
     assert isinstance(prompt, Prompt)
     assert prompt.passage("[S2]") is prompt.passages[1]
     assert prompt.passage("S9") is None
+
+
+# -- small profiles: a prompt budget and a worked example -------------------------------------------------
+
+
+def test_a_small_profile_stays_within_its_prompt_budget():
+    local = profile("local")
+    assert local.max_prompt_tokens is not None
+    assert input_budget(local) == local.max_prompt_tokens < local.context_window - local.max_output_tokens
+    many = passages(40, words=120)
+    prompt = build_prompt(local, many, "What is the overspeed trip point?")
+    assert prompt.budget == local.max_prompt_tokens
+    assert 0 < len(prompt.passages) < 40 and prompt.dropped == 40 - len(prompt.passages)
+    assert count_messages(prompt.messages, token_counter(local)) == prompt.prompt_tokens <= local.max_prompt_tokens
+    # Without the cap the same window takes many more passages: the budget, not the window, decides.
+    uncapped = build_prompt(dataclasses.replace(local, max_prompt_tokens=None), many, "What is the overspeed trip point?")
+    assert len(uncapped.passages) >= 3 * len(prompt.passages)
+    # The best-ranked passages are the ones kept.
+    assert {p.char_start for p in prompt.passages} == {p.char_start for p in many[:len(prompt.passages)]}
+
+
+def test_a_prompt_budget_below_the_instructions_names_the_field():
+    tiny = dataclasses.replace(profile("local"), max_prompt_tokens=50)
+    with pytest.raises(PromptTooLongError, match="max_prompt_tokens"):
+        build_prompt(tiny, passages(2), "Q?")
+
+
+def test_small_profiles_get_a_worked_example_of_a_cited_answer():
+    local = profile("local")
+    assert local.worked_example
+    system = build_prompt(local, passages(2), "Q?").messages[0]["content"]
+    example = system[system.index("Example"):system.index(SOURCES_HEADING)]
+    assert "[S1]" in example and f"{ANSWER_OPEN}" in example and f"{REASONING_OPEN}" in example
+    assert example.count("[S1]") >= 3  # a source, the reasoning and the answer's citation
+    big = build_prompt(profile("deepseek-v4-flash"), passages(2), "Q?").messages[0]["content"]
+    assert "Example" not in big
+    # The same bytes for every question: the example is part of the cacheable prefix.
+    other = build_prompt(local, passages(2), "Another question?").messages[0]["content"]
+    assert other == system

@@ -361,7 +361,9 @@ def test_rrf_and_dbsf_both_rank_and_score_on_their_own_scales(store, embedder):
         assert passages[0].doc_id == "bread"
         fused = [p.scores["fused"] for p in passages]
         assert fused == sorted(fused, reverse=True)
-    assert all(p.scores["fused"] <= RRF_MAX + 1e-9 for p in rrf)
+    # Qdrant returns scores as float32 (24-bit significand: ≤ 6e-8 relative rounding per operation, and
+    # RRF_MAX in float32 is 0.0330601111 > 0.0330601093 in float64): bound with a relative 1e-6.
+    assert all(p.scores["fused"] <= RRF_MAX * (1 + 1e-6) for p in rrf)
     assert dbsf[0].scores["fused"] > RRF_MAX
     with pytest.raises(ValueError, match="fusion"):
         r.retrieve(LEAVEN, fusion="mean")

@@ -34,7 +34,7 @@ def judge_server(monkeypatch):
 
 
 def settings_for(server, mode: str) -> Settings:
-    return Settings(verify_judge=mode, verify_judge_model="deepseek-v4-flash",
+    return Settings(verify_judge=mode, verify_judge_model="deepseek-v4-flash", verify_entailment=False,
                     profiles={"deepseek-v4-flash": {"base_url": server.base_url, "max_retries": 0}})
 
 
@@ -94,7 +94,7 @@ def test_empty_json_content_is_asked_once_more(judge_server, embedder):
 
 def test_an_unreachable_judge_is_an_issue_not_a_failure(embedder, monkeypatch):
     monkeypatch.setenv("DEEPSEEK_API_KEY", "sk-test")
-    settings = Settings(verify_judge="always", verify_judge_model="deepseek-v4-flash",
+    settings = Settings(verify_judge="always", verify_judge_model="deepseek-v4-flash", verify_entailment=False,
                         profiles={"deepseek-v4-flash": {"base_url": "http://127.0.0.1:9", "max_retries": 0}})
     verdict = AnswerVerifier(settings, embedder).verify(None, PASSAGES, generation(CLAIM))
     assert any("could not run" in issue for issue in verdict.issues)
@@ -148,7 +148,7 @@ def test_excerpts_merge_spans_of_one_source():
 def test_the_local_model_judges_through_the_same_path(embedder):
     """SmolLM2-135M is a poor judge; this checks the path: a grammar-constrained JSON reply that parses,
     rulings applied or the shortfall reported."""
-    settings = Settings(verify_judge="always", verify_judge_model="local", llm_threads=1)
+    settings = Settings(verify_judge="always", verify_judge_model="local", llm_threads=1, verify_entailment=False)
     verdict = AnswerVerifier(settings, embedder).verify(None, PASSAGES, generation(CLAIM, model="local"))
     (check,) = verdict.claims
     assert verdict.judge_model == "local"

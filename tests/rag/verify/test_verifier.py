@@ -1,4 +1,7 @@
-"""The verifier on hand-written answers: one case per failure it must catch, and what it must leave alone."""
+"""The verifier on hand-written answers: one case per failure it must catch, and what it must leave alone.
+
+These pin the exact and similarity layers: the entailment layer is off here (``verify_entailment=False``);
+``test_entailment_layer.py`` and ``test_misjudgments.py`` test it with a scripted model."""
 
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ def passage(label: str, text: str, start: int = 100) -> Passage:
 
 
 PASSAGES = [passage("S1", TURBINE), passage("S2", LADDER), passage("S3", OUTPUT)]
+CHEAP_SETTINGS = Settings(verify_judge="off", verify_entailment=False)
 
 
 def answer(text: str, reasoning: str = "") -> Generation:
@@ -37,7 +41,7 @@ def answer(text: str, reasoning: str = "") -> Generation:
 
 @pytest.fixture(scope="module")
 def verifier(embedder):
-    return AnswerVerifier(Settings(verify_judge="off"), embedder)
+    return AnswerVerifier(CHEAP_SETTINGS, embedder)
 
 
 def answer_checks(verdict):
@@ -179,7 +183,7 @@ def test_the_verdict_json_has_every_field_a_client_reads(verifier):
 
 
 def test_layers_can_be_measured_alone(embedder):
-    exact_only = AnswerVerifier(Settings(verify_judge="off"), embedder, layers=("exact",))
+    exact_only = AnswerVerifier(CHEAP_SETTINGS, embedder, layers=("exact",))
     verdict = exact_only.verify(None, PASSAGES, answer("Penguins migrate across Antarctica each winter [S2]."))
     assert answer_checks(verdict)[0].judge in ("exact", "none")
     with pytest.raises(ValueError, match="unknown verifier layers"):
@@ -238,7 +242,7 @@ class CountingEmbedder:
 
 def test_claims_an_exact_check_supports_are_not_embedded(embedder):
     counting = CountingEmbedder(embedder)
-    lazy = AnswerVerifier(Settings(verify_judge="off"), counting)
+    lazy = AnswerVerifier(CHEAP_SETTINGS, counting)
     verdict = lazy.verify("How fast does Unit 3 run?", PASSAGES, answer("Unit 3 runs at 187.5 rpm [S1]."))
     assert verdict.label == "supported" and answer_checks(verdict)[0].judge == "exact"
     assert counting.texts == []  # decided by the exact layer: nothing to embed
@@ -247,7 +251,7 @@ def test_claims_an_exact_check_supports_are_not_embedded(embedder):
 
 def test_claims_exact_checks_leave_open_or_contradict_are_embedded(embedder):
     counting = CountingEmbedder(embedder)
-    lazy = AnswerVerifier(Settings(verify_judge="off"), counting)
+    lazy = AnswerVerifier(CHEAP_SETTINGS, counting)
     verdict = lazy.verify("What may visitors not do?", PASSAGES,
                           answer("Bathing in the lake is not allowed [S2]. Unit 3 runs at 150 rpm [S1]."))
     bathing, speed = answer_checks(verdict)

@@ -1,0 +1,1 @@
+"""Training recipe of the verifier's entailment model (see README.md beside this file)."""
