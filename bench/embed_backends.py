@@ -25,7 +25,7 @@ if str(ROOT) not in sys.path:
 
 from bench.common import emit, machine_info  # noqa: E402
 
-DEFAULT_CORPUS = "/work/shared/datasets/scifact/corpus.jsonl"
+DEFAULT_CORPUS = "../shared/datasets/scifact/corpus.jsonl"
 
 
 def corpus_texts(path: str, limit: int) -> list[str]:

@@ -43,7 +43,7 @@ if str(ROOT) not in sys.path:
 
 from bench.common import emit, machine_info, model_label  # noqa: E402  (needs the repository root on sys.path)
 
-DEFAULT_CORPUS = "/work/shared/datasets/scifact/corpus.jsonl"
+DEFAULT_CORPUS = "../shared/datasets/scifact/corpus.jsonl"
 ORDER = ("B", "A", "C")
 NAMES = {
     "A": "verirag IngestJob",

@@ -57,7 +57,7 @@ from bench.common import emit  # noqa: E402  (needs the repository root on sys.p
 
 import numpy as np  # noqa: E402
 
-DEFAULT_DATASET = "/work/shared/datasets/scifact"
+DEFAULT_DATASET = "../shared/datasets/scifact"
 DIMENSION = 384
 GROUPS = 10
 FILTER_GROUP = "g3"

@@ -23,7 +23,7 @@ Metrics (ranx): nDCG@10, Recall@100, MRR@10.
     .venv/bin/python bench/retrieval_quality.py --out bench/results/scifact-quality.json  # all queries
     .venv/bin/python bench/retrieval_quality.py --render bench/results/scifact-quality.json
 
-The SciFact copy at /work/shared/datasets/scifact is the TRAIN split (809 queries, 919 judgements);
+The SciFact copy at ../shared/datasets/scifact is the TRAIN split (809 queries, 919 judgements);
 published SciFact numbers are on the 300 TEST queries, so they are anchors, not targets.
 """
 
@@ -44,7 +44,7 @@ if str(ROOT) not in sys.path:
 
 from bench.common import emit  # noqa: E402  (needs the repository root on sys.path)
 
-DEFAULT_DATASET = "/work/shared/datasets/scifact"
+DEFAULT_DATASET = "../shared/datasets/scifact"
 DEFAULT_DATA_DIR = ROOT / "bench" / "out" / "scifact-data"
 METHODS = ("dense", "bm25", "hybrid-rrf", "hybrid-dbsf")
 METHOD_NAMES = {
