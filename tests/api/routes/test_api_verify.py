@@ -14,18 +14,7 @@ from api.errors import ApiError
 from api.keys import ApiKey
 from tests.api.helpers import COLLECTION, QUESTION, grounded_reply, make_api_settings
 
-RUNBOOK = (
-    "The turbine governor trips a unit at 115 % of its rated speed. Units 1 and 2 (Francis, 12 MW each) are "
-    "rated at 300 rpm and trip at 345 rpm. Unit 3 (Kaplan, 6 MW) is rated at 250 rpm and trips at 287.5 rpm."
-)
-LOG = "On 2024-07-16 the Unit 3 overspeed trip test (WO-2458) tripped at 287 rpm against a setting of 287.5 rpm."
-SUPPORTED = "Unit 3 trips on overspeed at 287.5 rpm [S1]."
-CONTRADICTED = "Unit 3 trips on overspeed at 312.5 rpm [S1]."
-
-
-MISCITED_BY_MODEL = pytest.mark.xfail(strict=True, reason=(
-    "known misjudgment of the shipped entailment model: it reads 'Unit 3 (Kaplan) … trips at 287.5 rpm' as not "
-    "supporting 'Unit 3 trips on overspeed at 287.5 rpm', so the claim is reported miscited (docs/verifier.md)"))
+from tests.support.verify_cases import CONTRADICTED, LOG, MISCITED_BY_MODEL, RUNBOOK, SUPPORTED
 
 
 def body(answer: str = SUPPORTED, **fields) -> dict:
@@ -233,15 +222,16 @@ def test_a_verification_past_its_deadline_is_504(client_for):
     assert response.status_code == 504 and "VERIRAG_API_VERIFY_TIMEOUT_S" in response.json()["error"]["message"]
 
 
-@MISCITED_BY_MODEL
 def test_it_is_audited_and_counted(client_for):
     client = client_for(make_api_settings())
-    assert client.post("/v1/verify", json=body(), headers={"X-Request-ID": "verify-1"}).status_code == 200
+    response = client.post("/v1/verify", json=body(), headers={"X-Request-ID": "verify-1"})
+    assert response.status_code == 200
+    label = response.json()["verdict"]["label"]
 
     audit = client.app.state.verirag.audit.path.read_text().splitlines()
     [entry] = [json.loads(line) for line in audit if json.loads(line)["request_id"] == "verify-1"]
-    assert entry["action"] == "verify" and entry["collection"] is None and entry["verdict"] == "supported"
+    assert entry["action"] == "verify" and entry["collection"] is None and entry["verdict"] == label
     assert entry["sources"] == ["oncall_runbook.md", "maintenance_log.csv"]
     metrics = client.get("/metrics").text
-    assert 'verirag_verdicts_total{label="supported"} 1.0' in metrics
+    assert f'verirag_verdicts_total{{label="{label}"}} 1.0' in metrics
     assert 'route="/v1/verify"' in metrics
