@@ -152,11 +152,14 @@ class OnnxEntailmentModel:
         feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
         return {k: v for k, v in feeds.items() if k in self._inputs}
 
+    def logits(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+        """The model's raw outputs (before temperature and softmax), in its own label order."""
+        return self._session.run(None, self._encode(pairs))[0].astype(np.float64)
+
     def probabilities(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
         if not pairs:
             return np.zeros((0, len(ENTAILMENT_LABELS)), dtype=np.float32)
-        logits = self._session.run(None, self._encode(pairs))[0]
-        return _fold(_softmax(logits.astype(np.float64), self.temperature), self._columns)
+        return _fold(_softmax(self.logits(pairs), self.temperature), self._columns)
 
 
 class TransformersEntailmentModel:

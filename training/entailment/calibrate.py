@@ -37,8 +37,7 @@ def logits_of(model: OnnxEntailmentModel, rows: list[dict]) -> np.ndarray:
     out = np.zeros((len(rows), 3))
     for start in range(0, len(order), BATCH):
         idx = order[start:start + BATCH]
-        feeds = model._encode([(rows[i]["premise"], rows[i]["hypothesis"]) for i in idx])
-        out[idx] = model._session.run(None, feeds)[0]
+        out[idx] = model.logits([(rows[i]["premise"], rows[i]["hypothesis"]) for i in idx])
     return out
 
 

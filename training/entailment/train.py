@@ -121,7 +121,7 @@ def main() -> None:
     steps_per_epoch = math.ceil(len(rows) / args.batch_size)
     max_steps = int(steps_per_epoch * args.max_epochs)
     total_steps = max_steps
-    replan_every, step, epoch = 25, 0, 0
+    replan_every, step = 25, 0
     last_plan = (started, 0)
     log = []
     model.train()
@@ -156,7 +156,6 @@ def main() -> None:
                 print(f"step {step}/{total_steps} loss {loss.item():.3f} {elapsed / 60:.1f} min", flush=True)
             if step >= total_steps:
                 break
-        epoch += 1
     args.out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(args.out)
     tokenizer.save_pretrained(args.out)
