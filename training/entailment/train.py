@@ -93,7 +93,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path(".verirag/training/entailment"))
     parser.add_argument("--out", type=Path, default=Path(".verirag/training/nli-model"))
     parser.add_argument("--base", default=None, help="base model folder (default: the packaged MiniLM)")
-    parser.add_argument("--minutes", type=float, default=75.0, help="wall-clock budget for the training steps")
+    parser.add_argument("--minutes", type=float, default=50.0, help="wall-clock budget for the training steps")
     parser.add_argument("--max-epochs", type=float, default=2.0)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--max-length", type=int, default=160)
