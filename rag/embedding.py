@@ -30,7 +30,12 @@ def default_model_path() -> str:
 
 
 class DenseEmbedder:
-    """A sentence-transformers model loaded once, from a local path only."""
+    """A sentence-transformers model loaded once, from a local path only.
+
+    With an ONNX backend whose export an earlier run cached, and a plain model (transformer, mean or CLS
+    pooling, normalisation), the model's torch weights are never loaded: the runner reads the export and
+    the tokenizer file, and a process that only answers questions starts seconds sooner (torch and
+    sentence-transformers are not imported). Anything else loads the model as before."""
 
     def __init__(
         self,
@@ -47,47 +52,72 @@ class DenseEmbedder:
                 "VERIRAG_EMBED_MODEL to the path of a sentence-transformers model "
                 "(verirag never downloads models)"
             )
+        self.batch_size = batch_size
+        self.device = device
+        self.model_id = Path(self.model_path).name
+        # torch modules are not safe to call from two threads at once (the API serves from a pool)
+        self._lock = threading.Lock()
+        self.backend = resolve_backend(backend, device)
+        self._model = None
+        self._onnx = self._cached_onnx_runner(cache_dir) if self.backend != "torch" else None
+        if self._onnx is not None:
+            self.dimension = self._onnx.dimension
+            self.max_tokens = self._onnx.max_length
+            self._counter = _untruncated_copy(self._onnx.tokenizer)
+            return
+        self.dimension = int(self._dimension_of(self.model))
+        self.max_tokens = int(self.model.max_seq_length)
+        self._counter = _untruncated_copy(getattr(self.model.tokenizer, "backend_tokenizer", None))
+        if self.backend != "torch":
+            self._onnx = self._onnx_runner(cache_dir)
+
+    @property
+    def model(self):
+        """The sentence-transformers model, loaded on first use (never on the cached ONNX path)."""
+        if self._model is None:
+            self._model = self._load_model()
+        return self._model
+
+    def _load_model(self):
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as transformers_logging
 
         transformers_logging.disable_progress_bar()  # a weights bar on every start is noise
-
         try:
-            self.model = SentenceTransformer(self.model_path, device=device, local_files_only=True)
+            return SentenceTransformer(self.model_path, device=self.device, local_files_only=True)
         except Exception as error:  # the library raises many types for a bad folder
             raise EmbeddingModelError(
                 f"could not load the embedding model at {self.model_path}: {error}"
             ) from error
-        self.batch_size = batch_size
-        self.device = device
-        dimension_of = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
-        self.dimension = int(dimension_of())
-        self.max_tokens = int(self.model.max_seq_length)
-        self.model_id = Path(self.model_path).name
-        self._counter = _untruncated_copy(getattr(self.model.tokenizer, "backend_tokenizer", None))
-        # torch modules are not safe to call from two threads at once (the API serves from a pool)
-        self._lock = threading.Lock()
-        self.backend = resolve_backend(backend, device)
-        self._onnx = None
-        if self.backend != "torch":
-            self._onnx = self._onnx_runner(cache_dir)
+
+    @staticmethod
+    def _dimension_of(model) -> int:
+        return (getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension)()
+
+    def _variant(self) -> str:
+        return "int8" if self.backend == "onnx-int8" else "fp32"
+
+    def _cached_onnx_runner(self, cache_dir: Path | None):
+        from rag.onnx_encoder import OnnxTransformerRunner
+
+        try:
+            return OnnxTransformerRunner.from_folder(self.model_path, self._variant(), self.batch_size, cache_dir)
+        except (RuntimeError, OSError, ValueError):
+            return None  # a damaged cache or tokenizer file: load the model and export again
 
     def _onnx_runner(self, cache_dir: Path | None):
         from rag.onnx_encoder import OnnxTransformerRunner
         from rag.onnx_export import OnnxExportError
 
-        variant = "int8" if self.backend == "onnx-int8" else "fp32"
         try:
-            return OnnxTransformerRunner(self.model, self.model_path, variant, self.batch_size, self.dimension, cache_dir)
+            return OnnxTransformerRunner.from_model(
+                self.model, self.model_path, self._variant(), self.batch_size, self.dimension, cache_dir
+            )
         except (OnnxExportError, RuntimeError, OSError) as error:
             raise EmbeddingModelError(
                 f"could not run the embedding model at {self.model_path} with ONNX Runtime "
                 f"(VERIRAG_EMBED_BACKEND={self.backend}): {error}"
             ) from error
-
-    @property
-    def tokenizer(self):
-        return self.model.tokenizer
 
     def count_tokens(self, text: str) -> int:
         """Tokens the model reads for ``text``, special tokens included.
@@ -96,7 +126,7 @@ class DenseEmbedder:
         of times per document and the Python wrapper costs more than the tokenizing."""
         if self._counter is not None:
             return len(self._counter.encode(text, add_special_tokens=True).ids)
-        return len(self.tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"])
+        return len(self.model.tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"])
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Unit-length float32 vectors. sentence-transformers sorts by length inside the call,

@@ -16,14 +16,18 @@ sorted by their token count, so a batch pads to its own longest text and little 
 from __future__ import annotations
 
 import copy
+import json
 import math
+import os
 import queue
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from rag.onnx_export import OUTPUT_NAME, exported_model
+from rag.onnx_export import OUTPUT_NAME, cached_export, exported_model
 
 # Batches run side by side on single-threaded sessions, so many small batches balance better over the
 # workers than a few large ones, and sorted by length they pad little. Measured on SciFact abstracts,
@@ -33,32 +37,66 @@ MAX_WORKERS = 8
 
 
 class OnnxTransformerRunner:
-    def __init__(
-        self, model, model_path: str, variant: str, batch_size: int, dimension: int, cache_dir=None, workers=None
-    ):
-        import torch
+    """Encodes texts with an exported transformer and the model's pooling. Built either from a loaded
+    ``SentenceTransformer`` (``from_model``: exports on first use, any post-processing) or from the model's
+    folder alone (``from_folder``: needs an earlier export and plain mean/CLS pooling, and imports neither
+    torch nor sentence-transformers, which cost a question-answering process seconds at start-up)."""
 
-        self.path = exported_model(model, model_path, variant, cache_dir)
+    def __init__(self, path: Path, tokenizer, max_length: int, pad_id: int, dimension: int, batch_size: int,
+                 pooling: str | None, post_modules: Sequence = (), workers: int | None = None):
+        self.path = path
         self.batch_size = batch_size
-        self._post = list(model)[1:]
-        self._pooling = _numpy_pooling(self._post)
-        backend = getattr(model.tokenizer, "backend_tokenizer", None)
-        if backend is None:
-            raise RuntimeError(f"the embedding model at {model_path} has no fast tokenizer")
-        self._tokenizer = copy.deepcopy(backend)
+        self._post = list(post_modules)
+        self._pooling = pooling
+        if pooling is None and not self._post:
+            raise RuntimeError(f"no pooling for the ONNX model at {path}")
+        self._tokenizer = copy.deepcopy(tokenizer)
         self._tokenizer.no_padding()
-        self._tokenizer.enable_truncation(max_length=int(model.max_seq_length))
-        self._pad_id = int(model.tokenizer.pad_token_id or 0)
+        self._tokenizer.enable_truncation(max_length=int(max_length))
+        self.max_length = int(max_length)
+        self._pad_id = int(pad_id)
         self.dimension = int(dimension)
         # one session per worker, each used by one thread at a time; each holds its own copy of the
         # weights (23 MB int8, 90 MB fp32 for MiniLM), so many-core machines stop at MAX_WORKERS
-        self._workers = max(1, min(workers or torch.get_num_threads(), MAX_WORKERS))
+        self._workers = max(1, min(workers or _usable_cores(), MAX_WORKERS))
         self._sessions: queue.SimpleQueue = queue.SimpleQueue()
         for _ in range(self._workers):
             self._sessions.put(self._new_session())
         first = self._sessions.get()
         self._inputs = [item.name for item in first.get_inputs()]
         self._sessions.put(first)
+
+    @classmethod
+    def from_model(cls, model, model_path: str, variant: str, batch_size: int, dimension: int, cache_dir=None,
+                   workers=None) -> "OnnxTransformerRunner":
+        """From a loaded ``SentenceTransformer``, exporting its transformer on first use."""
+        path = exported_model(model, model_path, variant, cache_dir)
+        backend = getattr(model.tokenizer, "backend_tokenizer", None)
+        if backend is None:
+            raise RuntimeError(f"the embedding model at {model_path} has no fast tokenizer")
+        post = list(model)[1:]
+        return cls(path, backend, int(model.max_seq_length), int(model.tokenizer.pad_token_id or 0), dimension,
+                   batch_size, _numpy_pooling(post), post, workers)
+
+    @classmethod
+    def from_folder(cls, model_path: str, variant: str, batch_size: int, cache_dir=None,
+                    workers=None) -> "OnnxTransformerRunner | None":
+        """From the model's folder and an earlier export, or None when that is not enough (no export
+        yet, no ``tokenizer.json``, or modules after the transformer that numpy does not mirror)."""
+        path = cached_export(model_path, variant, cache_dir)
+        plain = plain_sentence_model(Path(model_path))
+        if path is None or plain is None:
+            return None
+        from tokenizers import Tokenizer
+
+        tokenizer = Tokenizer.from_file(str(Path(model_path) / "tokenizer.json"))
+        return cls(path, tokenizer, plain.max_length, plain.pad_id(tokenizer), plain.dimension, batch_size,
+                   plain.pooling, (), workers)
+
+    @property
+    def tokenizer(self):
+        """The fast tokenizer it encodes with (truncating at ``max_length``, no padding)."""
+        return self._tokenizer
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Unit-length float32 vectors, in the order of ``texts``."""
@@ -129,6 +167,65 @@ class OnnxTransformerRunner:
         options.inter_op_num_threads = 1
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
         return onnxruntime.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+
+
+def _usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class PlainSentenceModel:
+    """What a sentence-transformers folder of transformer → mean/CLS pooling (→ normalisation) says
+    about itself in its JSON files."""
+
+    pooling: str
+    dimension: int
+    max_length: int
+    pad_token: str | None
+
+    def pad_id(self, tokenizer) -> int:
+        found = tokenizer.token_to_id(self.pad_token) if self.pad_token else None
+        return int(found or 0)
+
+
+SENTENCE_MODULES = "sentence_transformers.models."
+
+
+def plain_sentence_model(folder: Path) -> PlainSentenceModel | None:
+    """The folder's pooling, dimension and input length, or None when it is anything else (then the
+    model is loaded and its own modules run)."""
+    try:
+        modules = json.loads((folder / "modules.json").read_text())
+        kinds = [entry["type"].removeprefix(SENTENCE_MODULES) for entry in modules]
+        if kinds[:2] != ["Transformer", "Pooling"] or any(kind != "Normalize" for kind in kinds[2:]):
+            return None
+        if not (folder / "tokenizer.json").is_file():
+            return None
+        pooling = json.loads((folder / modules[1]["path"] / "config.json").read_text())
+        config = json.loads((folder / "sentence_bert_config.json").read_text())
+        tokenizer_config = _read_json(folder / "tokenizer_config.json")
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return None
+    modes = [mode for mode in ("cls_token", "mean_tokens", "max_tokens", "mean_sqrt_len_tokens",
+                               "weightedmean_tokens", "lasttoken") if pooling.get(f"pooling_mode_{mode}")]
+    if modes not in (["mean_tokens"], ["cls_token"]) or not pooling.get("include_prompt", True):
+        return None
+    if config.get("do_lower_case"):  # sentence-transformers lower-cases before the tokenizer sees the text
+        return None
+    max_length = config.get("max_seq_length") or tokenizer_config.get("model_max_length")
+    if not isinstance(max_length, int) or "word_embedding_dimension" not in pooling:
+        return None
+    pad = tokenizer_config.get("pad_token")
+    pad = pad.get("content") if isinstance(pad, dict) else pad
+    return PlainSentenceModel("mean" if modes == ["mean_tokens"] else "cls",
+                              int(pooling["word_embedding_dimension"]), max_length, pad)
+
+
+def _read_json(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def _numpy_pooling(modules) -> str | None:

@@ -60,12 +60,24 @@ def exported_model(model, model_path: str, variant: str, cache_dir: Path | None 
     return target
 
 
+def cached_export(model_path: str, variant: str, cache_dir: Path | None = None) -> Path | None:
+    """The ONNX file of the model at ``model_path`` if an earlier run exported it, else None. Needs
+    neither torch nor the model loaded: a process that only encodes questions starts without them."""
+    target = Path(cache_dir or default_cache_dir()) / _cache_key(model_path, variant) / "model.onnx"
+    return target if target.is_file() else None
+
+
 def _cache_key(model_path: str, variant: str) -> str:
-    import onnxruntime
-    import torch
+    from importlib.metadata import PackageNotFoundError, version
+
+    def installed(package: str) -> str:
+        try:  # the versions as installed, read without importing torch (seconds) or onnxruntime
+            return version(package)
+        except PackageNotFoundError:
+            return "none"
 
     digest = hashlib.sha256()
-    digest.update(f"{variant}|torch {torch.__version__}|onnxruntime {onnxruntime.__version__}|".encode())
+    digest.update(f"{variant}|torch {installed('torch')}|onnxruntime {installed('onnxruntime')}|".encode())
     root = Path(model_path)
     for path in sorted(root.glob("*.json")) + sorted(root.glob("*.safetensors")) + sorted(root.glob("*.bin")):
         stat = path.stat()

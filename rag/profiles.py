@@ -75,6 +75,10 @@ class ModelProfile:
     # For small models: the rules in fewer words, then a short worked example of a cited answer
     # (rag.prompts), since every instruction token is read again at each question on a CPU.
     worked_example: bool = False
+    # In-process models only: a llama.cpp grammar fixes the reply's shape (rag.backends.citation_grammar):
+    # every sentence cites labels of the prompt's sources, a bounded number of bounded sentences, so a
+    # model too small to follow the citation rule still cites and stops. The words stay the model's.
+    cite_grammar: bool = False
 
 
 class ProfileError(ValueError):
@@ -160,9 +164,9 @@ BUILTIN_PROFILES: dict[str, dict[str, Any]] = {
         ),
         dict(
             # SmolLM2-135M on a CPU, sized for the first answer (bench/first_answer.py): a tight prompt budget
-            # (a few passages), a repetition penalty so that it stops, compact rules with a worked example
-            # (it still rarely cites: bench/notes/first_answer.md), and no LLM judge (its rulings are at
-            # chance; docs/verifier.md).
+            # (a few passages), a repetition penalty, compact rules with a worked example, a grammar that
+            # makes it cite and stop (told alone, it cited in no answer: bench/notes/first_answer.md), and
+            # no LLM judge (its rulings are at chance; docs/verifier.md).
             name="local",
             provider="local",
             model=LOCAL_MODEL_REF,
@@ -177,6 +181,7 @@ BUILTIN_PROFILES: dict[str, dict[str, Any]] = {
             repeat_penalty=REPEAT_PENALTY_LOCAL,
             can_judge=False,
             worked_example=True,
+            cite_grammar=True,
         ),
     )
 }

