@@ -1,21 +1,28 @@
 """What /v1/query and /v1/chat/completions share: checking a question against the configured
-bounds, opening its collection, and running the pipeline with stage deadlines, metrics and audit."""
+bounds, opening its collection, admitting it (a bounded number answered at once), and running the
+pipeline with stage deadlines, cancellation when the client leaves, metrics and audit."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any, AsyncIterator, Mapping, Sequence
+from typing import Any, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 
 from rag.pipeline import AnswerRequest, AnswerResult
 from rag.profiles import resolve_profile
 from rag.store import FieldFilter
+from rag.types import Passage
 
+from api.admission import GenerationSlot
 from api.deps import Caller
-from api.errors import ApiError
+from api.errors import ApiError, translate, unexpected
+from api.redaction import redact_model_error
 from api.registry import OpenCollection
 from api.schemas.openai import MODEL_PREFIX
-from api.stages import DeadlineStream, run_with_deadlines
+from api.stages import DeadlineStream, RequestCancelled, run_with_deadlines
 from api.state import AppState
+
+# nginx's "client closed request": nobody reads it, but the access log and the metrics do.
+CLIENT_CLOSED_STATUS = 499
 
 
 def bounded_question(state: AppState, question: str, param: str = "question") -> str:
@@ -85,15 +92,31 @@ def answer_request(state: AppState, *, question: str, model: str | None, top_k: 
     )
 
 
+def admit(state: AppState, caller: Caller) -> GenerationSlot:
+    """A slot to answer one question (429 when the server or this key answers too many already)."""
+    return state.generations.admit(caller.id)
+
+
 async def answer(state: AppState, caller: Caller, collection: OpenCollection, request: AnswerRequest,
-                 action: str) -> AnswerResult:
+                 action: str, slot: GenerationSlot,
+                 client_gone: Callable[[], Awaitable[bool]] | None = None) -> AnswerResult:
+    """The whole answer, on the generation threads; given up (and audited as cancelled) when the
+    client hangs up before it is ready."""
     try:
         result = await run_with_deadlines(
-            state.executor, lambda: collection.pipeline.answer(request), state.api_settings.stage_timeouts
+            state.generation_executor, lambda: collection.pipeline.answer(request), state.api_settings.stage_timeouts,
+            slot=slot, client_gone=client_gone,
         )
+    except (RequestCancelled, asyncio.CancelledError) as error:
+        record_cancelled(state, caller, collection.name, request, action, error)
+        if isinstance(error, asyncio.CancelledError):
+            raise
+        raise ApiError(CLIENT_CLOSED_STATUS, "cancelled", str(error)) from None
     except Exception as error:
         record_failure(state, caller, collection.name, request, action, error)
-        raise
+        raise redact_model_error(error)
+    finally:
+        slot.release()
     record_answer(state, caller, collection.name, result, action)
     return result
 
@@ -106,8 +129,27 @@ def record_answer(state: AppState, caller: Caller, collection: str, result: Answ
 def record_failure(state: AppState, caller: Caller, collection: str, request: AnswerRequest, action: str,
                    error: BaseException) -> None:
     """A question that got no answer is audited too: who asked what, and why it failed."""
-    state.audit.record(action, caller.id, collection, question=request.question, model=request.model,
-                       error=type(error).__name__)
+    state.audit.record(action, caller.id, collection, outcome="failed", question=request.question,
+                       model=request.model, error=type(error).__name__)
+
+
+def record_retrieval(state: AppState, caller: Caller, collection: str, request: AnswerRequest, action: str,
+                     passages: Sequence[Passage]) -> None:
+    """What a streamed answer is about to read out, written before the client can read any of it:
+    a client that hangs up after the sources arrive has still read them."""
+    state.audit.record(action, caller.id, collection, outcome="retrieved", question=request.question,
+                       sources=[p.doc_id for p in passages], passages=passage_ids(passages))
+
+
+def record_cancelled(state: AppState, caller: Caller, collection: str, request: AnswerRequest, action: str,
+                     reason: BaseException | None = None) -> None:
+    state.audit.record(action, caller.id, collection, outcome="cancelled", question=request.question,
+                       model=request.model, error=type(reason).__name__ if reason is not None else "ClientGone")
+
+
+def passage_ids(passages: Sequence[Passage]) -> list[str]:
+    """``doc_id#chunk`` for every chunk a passage holds: exactly what was read, not just which documents."""
+    return [f"{p.doc_id}#{index}" for p in passages for index in p.chunk_indexes]
 
 
 def holds_answer(state: AppState, request: AnswerRequest) -> bool:
@@ -116,9 +158,44 @@ def holds_answer(state: AppState, request: AnswerRequest) -> bool:
     return (request.verify or state.settings.verify_policy) in ("retry", "abstain")
 
 
-async def answer_events(state: AppState, collection: OpenCollection, request: AnswerRequest) -> AsyncIterator[tuple[str, Any]]:
-    """The pipeline's stream events (plus ("keepalive", None) during long silences), with deadlines."""
-    stream = DeadlineStream(state.executor, lambda: collection.pipeline.stream(request),
-                            state.api_settings.stage_timeouts)
-    async for event in stream:
-        yield event
+class AnswerStream:
+    """One streamed answer, audited whatever becomes of it: when its sources are read (the
+    ``retrieval`` event, before any of it is sent), then answered, failed or cancelled.
+
+    The route iterates :meth:`events` inside ``try``/``finally`` and calls :meth:`answered` at
+    ``done``, :meth:`failed` on an error, and :meth:`closed` in ``finally`` (which audits the stream
+    as cancelled unless it ended otherwise, and releases the slot's request hold).
+    """
+
+    def __init__(self, state: AppState, caller: Caller, collection: OpenCollection, request: AnswerRequest,
+                 action: str, slot: GenerationSlot):
+        self.state, self.caller, self.collection, self.request = state, caller, collection, request
+        self.action = action
+        self.slot = slot
+        self._ended = False
+        self._stream = DeadlineStream(state.generation_executor, lambda: collection.pipeline.stream(request),
+                                      state.api_settings.stage_timeouts, slot=slot)
+
+    async def events(self) -> AsyncIterator[tuple[str, Any]]:
+        """The pipeline's stream events (plus ("keepalive", None) during long silences), with deadlines."""
+        async for kind, payload in self._stream:
+            if kind == "retrieval":
+                record_retrieval(self.state, self.caller, self.collection.name, self.request, self.action, payload)
+            yield kind, payload
+
+    def answered(self, result: AnswerResult) -> None:
+        self._ended = True
+        record_answer(self.state, self.caller, self.collection.name, result, self.action)
+
+    def failed(self, error: BaseException) -> ApiError:
+        """The error event's content (audited as a failure; no server detail in its message)."""
+        self._ended = True
+        record_failure(self.state, self.caller, self.collection.name, self.request, self.action, error)
+        return translate(redact_model_error(error)) or unexpected(error)
+
+    def closed(self) -> None:
+        # Now, not when the event generator is garbage-collected: the worker stops at its next event.
+        self._stream.clock.cancelled.set()
+        if not self._ended:
+            self._ended = True
+            record_cancelled(self.state, self.caller, self.collection.name, self.request, self.action)

@@ -21,6 +21,7 @@ from rag.settings import Settings
 from api.config import ApiSettings
 from api.errors import install_error_handlers
 from api.middleware import RequestContextMiddleware
+from api.open_mode import OpenModeMiddleware
 from api.routes import chat, collections, health, jobs, query, retrieve, verify
 from api.state import AppState
 
@@ -31,7 +32,8 @@ verdict from the verifier; the verifier alone, for answers from your own RAG sta
 chat; document uploads ingested in the background.
 
 Authenticate with `Authorization: Bearer <key>` (`verirag keys create`). A server without keys
-accepts requests only on loopback. Every response carries `X-Request-ID`; errors are
+refuses requests unless started in open mode (`verirag serve --open`), and then serves only its own
+machine. Every response carries `X-Request-ID`; errors are
 `{"error": {"type", "message", "request_id", …}}`."""
 
 
@@ -65,6 +67,8 @@ def create_app(
     install_error_handlers(app)
     for module in (query, retrieve, verify, chat, collections, jobs, health):
         app.include_router(module.router)
+    # Added first, so it runs inside the request context: refusals get a request id and an access log line.
+    app.add_middleware(OpenModeMiddleware, state=state)
     app.add_middleware(RequestContextMiddleware, state=state)
     return app
 

@@ -5,7 +5,12 @@ ids of the sources the model was given, the labels it cited, the model and the v
 for a question that failed, the error). The
 reasoning trace is written only with VERIRAG_API_AUDIT_REASONING=true: traces can quote whole
 documents. The file is opened in append mode (O_APPEND), so concurrent writers never interleave
-within a line and nothing already written is touched.
+within a line and nothing already written is touched. The file is 0600 (questions can quote
+confidential text).
+
+Refusals are audited too (action ``denied``: every 401 and 403, with the client's address, the route,
+the status and the id of the key presented, never its secret). Each line carries the server's request
+id; a client's own X-Request-ID, when it sent a plain one, is kept apart as ``client_request_id``.
 """
 
 from __future__ import annotations
@@ -16,21 +21,23 @@ import time
 from pathlib import Path
 from typing import Any
 
-from api.logs import current_request_id
+from api.files import private_dir, private_file
+from api.logs import current_client_request_id, current_request_id
 
 
 class AuditLog:
     def __init__(self, path: Path, include_reasoning: bool = False):
         self.path = path
         self.include_reasoning = include_reasoning
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(path, "a", encoding="utf-8")
+        private_dir(path.parent)
+        self._file = open(private_file(path), "a", encoding="utf-8")
         self._lock = threading.Lock()
 
     def record(self, action: str, key_id: str, collection: str | None, **fields: Any) -> None:
         entry = {
             "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "request_id": current_request_id(),
+            **({"client_request_id": client_id} if (client_id := current_client_request_id()) else {}),
             "action": action,
             "key_id": key_id,
             "collection": collection,
@@ -54,6 +61,12 @@ class AuditLog:
             verdict=result.verdict.label if result.verdict is not None else None,
             reasoning=result.reasoning,
         )  # fmt: skip
+
+    def record_denied(self, key_id: str | None, client: str, method: str, route: str, status: int,
+                      collection: str | None = None) -> None:
+        """A 401 or 403: who asked (the presented key's public id, if the key was shaped like one),
+        from where, for what."""
+        self.record("denied", key_id, collection, client=client, method=method, route=route, status=status)
 
     def close(self) -> None:
         with self._lock:

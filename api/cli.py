@@ -31,6 +31,9 @@ def serve_command(
     host: Optional[str] = typer.Option(None, "--host", help="Interface (default VERIRAG_API_HOST, 127.0.0.1)."),
     port: Optional[int] = typer.Option(None, "--port", help="Port (default VERIRAG_API_PORT, 8000)."),
     log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
+    # Open mode (api.open_mode) is a choice, never the state a server is left in by revoking its last key.
+    open_access: Optional[bool] = typer.Option(None, "--open", help="Without API keys, serve this machine's "
+                                               "clients without a key (default VERIRAG_API_OPEN, off)."),
 ) -> None:
     """Run the HTTP API (FastAPI on uvicorn): /v1/query, /v1/chat/completions, uploads, /metrics."""
     import uvicorn
@@ -42,7 +45,7 @@ def serve_command(
     from api.state import key_store_for
 
     settings = load_settings()
-    api_settings = _api_settings(host=host, port=port)
+    api_settings = _api_settings(host=host, port=port, open=open_access)
     keys = key_store_for(settings)
     has_keys = keys.has_active_keys()
     keys.close()
@@ -52,6 +55,12 @@ def serve_command(
             f"refusing to listen on {api_settings.host}: no API key exists, so anyone who can reach the server "
             "could use it. Create a key first (verirag keys create --collection NAME --scope read) or listen on "
             "127.0.0.1"
+        )
+    if not has_keys and not api_settings.open:
+        fail(
+            "no API key exists and open mode is off, so the server would refuse every request. Create a key "
+            "(verirag keys create --collection NAME --scope read), or serve this machine without keys with "
+            "--open (VERIRAG_API_OPEN=true)"
         )
     if not has_keys:
         typer.echo(
@@ -74,10 +83,16 @@ def keys_create(
     from rag.cli import fail, load_settings
 
     from api.keys import SCOPES
+    from api.schemas.query import check_collection_name
     from api.state import key_store_for
 
     if scope not in SCOPES:
         fail(f"--scope must be one of {', '.join(SCOPES)}, got {scope!r}", code=2)
+    for name in collections:  # the API's own rule: a key for a name it refuses could never be used
+        try:
+            check_collection_name(name)
+        except ValueError as error:
+            fail(f"--collection: {error}", code=2)
     store = key_store_for(load_settings())
     try:
         key, token = store.create(collections, scope, note)  # type: ignore[arg-type]

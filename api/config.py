@@ -29,6 +29,9 @@ class ApiSettings(BaseSettings):
 
     host: str = Field("127.0.0.1", description="Interface to listen on. Non-loopback needs at least one API key.")
     port: int = Field(8000, ge=1, le=65535)
+    # Without keys the server refuses every /v1 request unless this is on: then it serves loopback
+    # clients only (see api.open_mode), so revoking the last key never opens a server by accident.
+    open: bool = Field(False, description="Serve loopback clients without a key while no key exists.")
 
     # Request bounds. The JSON body limit covers every route but uploads, which get
     # max_upload_files × max_upload_mb (plus multipart framing).
@@ -42,13 +45,23 @@ class ApiSettings(BaseSettings):
     # Per-key token bucket: refills at rate_limit_per_minute, holds at most rate_limit_burst.
     rate_limit_per_minute: float = Field(120.0, ge=0, description="Requests per minute per key (0: no limit).")
     rate_limit_burst: int = Field(30, ge=1, description="Requests a key may send at once after being idle.")
+    # Per client address, failed authentications only (api.ratelimit.FailedAuthThrottle; used by api.deps).
+    auth_failures_per_minute: float = Field(10.0, ge=0, description="Bad keys an address may send a minute (0: no limit).")
+    auth_failures_burst: int = Field(30, ge=1, description="Bad keys an address may send at once.")
 
     # Each stage of a question has its own deadline; a stage past it ends the request with 504.
     retrieve_timeout_s: float = Field(15.0, gt=0)
     generate_timeout_s: float = Field(300.0, gt=0)
     verify_timeout_s: float = Field(120.0, gt=0)
 
-    worker_threads: int = Field(16, ge=1, le=256, description="Threads that run retrieval and generation.")
+    worker_threads: int = Field(16, ge=1, le=256,
+                                description="Threads that run retrieval, /v1/verify and store reads.")
+    # Questions being answered (generation and its verification) run on their own threads, so
+    # saturated generation never delays retrieval; over either limit a question is refused (429).
+    max_generations: int = Field(8, ge=1, le=256, description="Questions answered at once, all keys together.")
+    max_generations_per_key: int = Field(4, ge=1, le=256, description="Questions answered at once per key.")
+    # Each embedded collection open in this process holds its own threads: a bound on how many may be open.
+    max_open_collections: int = Field(32, ge=1, le=4096, description="Collections this process may hold open.")
     # Concurrent questions share one embedding call: up to this many per batch.
     query_batch_max: int = Field(16, ge=1, le=256)
 

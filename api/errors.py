@@ -38,6 +38,11 @@ from api.logs import current_request_id
 
 log = logging.getLogger("api.errors")
 
+
+class TooManyOpenCollections(StoreError):
+    """Opening one more collection would pass VERIRAG_API_MAX_OPEN_COLLECTIONS (raised by the registry)."""
+
+
 DEFAULT_RETRY_AFTER_S = 30
 LOCKED_RETRY_AFTER_S = 5
 CRASHED_RETRY_AFTER_S = 1  # the next request starts a new worker
@@ -132,6 +137,8 @@ def translate(error: BaseException) -> ApiError | None:
         return ApiError(404, "collection_not_found", str(error), param="collection")
     if isinstance(error, StoreLockedError):
         return ApiError(503, "collection_busy", str(error), headers=retry_after_header(LOCKED_RETRY_AFTER_S))
+    if isinstance(error, TooManyOpenCollections):
+        return ApiError(503, "too_many_collections", str(error))
     if isinstance(error, StoreError):
         return ApiError(503, "store_unavailable", str(error), headers=retry_after_header(LOCKED_RETRY_AFTER_S))
     if isinstance(error, (EmbeddingModelError, RerankerError)):
@@ -189,7 +196,8 @@ def install_error_handlers(app: FastAPI) -> None:
     for error_class in library_error_classes():
         app.add_exception_handler(error_class, _library)
 
-    # Starlette hands this one to its outermost middleware, which logs the traceback as well.
+    # Starlette hands this one to its outermost middleware, outside api.middleware, where the request
+    # id is gone: api.middleware answers unexpected errors itself, and this stays for an app without it.
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> JSONResponse:
         translated = translate(error)

@@ -3,7 +3,11 @@
 A key reads ``vrk_<id>_<secret>``. The id is public (lists, logs, the audit log); the secret is
 shown once, when the key is created. Scopes nest: ``read`` (questions, retrieval, listings, jobs)
 < ``write`` (+ uploads) < ``admin`` (+ deleting documents). A key never reaches a collection it
-was not created for.
+was not created for: names match exactly (there are no wildcards), and a name the API would refuse
+in a request is refused here too, so no key is made that could never be used.
+
+``keys.sqlite3`` is created 0600 in a 0700 folder (SQLite gives its -wal and -shm files the same
+mode): it holds the hashes, and the ids and scopes of every key.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import re
 import secrets
 import sqlite3
@@ -20,10 +25,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Sequence
 
+from api.files import private_dir, private_file
+from api.schemas.query import check_collection_name
+
 Scope = Literal["read", "write", "admin"]
 SCOPES: tuple[Scope, ...] = ("read", "write", "admin")
 _RANK = {scope: rank for rank, scope in enumerate(SCOPES)}
 _KEY = re.compile(r"^vrk_([0-9a-f]{12})_([A-Za-z0-9_-]{20,100})$")
+# The public id of anything shaped like a key, to name a refused key in the audit without its secret.
+KEY_ID_PREFIX = re.compile(r"^vrk_([0-9a-f]{12})_")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS api_keys (
@@ -77,9 +87,13 @@ class KeyStore:
 
     def __init__(self, path: Path):
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
+        private_file(path)
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
+        for companion in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            if companion.exists():  # new ones take the table's mode; an older version's may be looser
+                os.chmod(companion, 0o600)
         self._db.execute(_SCHEMA)
         self._lock = threading.Lock()
 
@@ -91,7 +105,7 @@ class KeyStore:
         """A new key and its full secret text (shown once: only its hash is stored)."""
         if scope not in SCOPES:
             raise ValueError(f"scope must be one of {', '.join(SCOPES)}, got {scope!r}")
-        names = tuple(dict.fromkeys(collections))
+        names = tuple(dict.fromkeys(check_collection_name(name) for name in collections))
         if not names:
             raise ValueError("a key needs at least one collection (--collection NAME)")
         key_id = secrets.token_hex(6)

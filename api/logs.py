@@ -15,29 +15,43 @@ import uuid
 from contextvars import ContextVar
 
 REQUEST_ID_HEADER = "x-request-id"
-# A client's id is reused when it is short and plain; anything else (spaces, quotes, newlines that
-# would forge log lines) is replaced by a fresh one.
+# A client's X-Request-ID is kept (as client_request_id, for correlating with the client's own logs)
+# only when it is short and plain: spaces, quotes or newlines could forge log lines.
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
 
 _request_id: ContextVar[str | None] = ContextVar("verirag_request_id", default=None)
+_client_request_id: ContextVar[str | None] = ContextVar("verirag_client_request_id", default=None)
 
 
 def current_request_id() -> str | None:
     return _request_id.get()
 
 
-def set_request_id(value: str | None):
-    return _request_id.set(value)
+def current_client_request_id() -> str | None:
+    return _client_request_id.get()
 
 
-def reset_request_id(token) -> None:
-    _request_id.reset(token)
+def set_request_ids(request_id: str | None, client_request_id: str | None = None):
+    """Both ids for the current context; the returned token goes to :func:`reset_request_ids`."""
+    return _request_id.set(request_id), _client_request_id.set(client_request_id)
 
 
-def request_id_from(header_value: str | None) -> str:
+def reset_request_ids(tokens) -> None:
+    request_token, client_token = tokens
+    _client_request_id.reset(client_token)
+    _request_id.reset(request_token)
+
+
+def new_request_id() -> str:
+    """Always the server's own: a client-chosen id would let two requests share one audit id."""
+    return uuid.uuid4().hex
+
+
+def client_request_id_from(header_value: str | None) -> str | None:
+    """The client's X-Request-ID when it is plain enough to log, else None."""
     if header_value and _CLIENT_REQUEST_ID.match(header_value):
         return header_value
-    return uuid.uuid4().hex
+    return None
 
 
 class JsonFormatter(logging.Formatter):
@@ -54,6 +68,9 @@ class JsonFormatter(logging.Formatter):
         request_id = getattr(record, "request_id", None) or current_request_id()
         if request_id:
             entry["request_id"] = request_id
+        client_request_id = current_client_request_id()
+        if client_request_id and request_id == current_request_id():
+            entry["client_request_id"] = client_request_id
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
             entry.update(fields)

@@ -1,8 +1,10 @@
 """Prometheus metrics of one app: its own registry, so two apps in one process never share counters.
 
 HTTP requests and latency are labelled by route template (``/v1/jobs/{job_id}``, never the id
-itself) so the label set stays small; stage latencies, tokens and verdict labels come from each
-answer's timings, usage and verdict.
+itself; ``unmatched`` for any path no route serves) and by method, any method outside the standard
+ones being ``other``: clients choose both, and every new label set is a new series that /metrics
+keeps forever. Stage latencies, tokens and verdict labels come from each answer's timings, usage and
+verdict.
 """
 
 from __future__ import annotations
@@ -11,6 +13,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 STAGE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
+OTHER_METHOD = "other"
+UNMATCHED_ROUTE = "unmatched"
 # AnswerResult.timings names → the stage label
 STAGES = {"retrieve": "retrieval", "generate": "generation", "verify": "verification"}
 
@@ -31,11 +36,13 @@ class Metrics:
         self.tokens = Counter("verirag_model_tokens", "Model tokens by kind.", ["kind"], registry=r)
         self.verdicts = Counter("verirag_verdicts", "Verifier verdicts by label.", ["label"], registry=r)
         self.rate_limited = Counter("verirag_rate_limited", "Requests refused by the rate limit.", registry=r)
+        self.auth_throttled = Counter("verirag_auth_throttled",
+                                      "Requests refused because their address sent too many bad keys.", registry=r)
         self.jobs = Counter("verirag_ingest_jobs", "Ingest jobs finished, by final state.", ["state"], registry=r)
         self.files = Counter("verirag_ingest_files", "Uploaded files by outcome.", ["status"], registry=r)
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
-        labels = (method, route, str(status))
+        labels = (method_label(method), route, str(status))
         self.requests.labels(*labels).inc()
         self.latency.labels(*labels).observe(seconds)
 
@@ -58,3 +65,7 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def method_label(method: str) -> str:
+    return method if method in HTTP_METHODS else OTHER_METHOD

@@ -5,6 +5,11 @@ second open in this process would be refused): the registry opens it on first us
 Qdrant's engine serves concurrent reads and writes from threads, so requests share the store
 without a lock of ours. One pipeline per collection, built lazily; all share one embedder and, when
 the app gives one, one verifier (the one ``/v1/verify`` uses, so its caches serve every collection).
+
+Each open embedded collection holds threads of its own, and clients name collections (an upload
+creates one), so at most ``max_open`` may be open at once: opening one more is refused with
+:class:`TooManyOpenCollections`, never silently. A collection held by another process is refused
+without that process's details (they go to the log).
 """
 
 from __future__ import annotations
@@ -15,9 +20,14 @@ from typing import Any, Callable
 
 from rag.pipeline import Pipeline, pipeline_for
 from rag.settings import Settings
-from rag.store import StoreMissingError, VectorStore, list_collections, open_store
+from rag.store import StoreLockedError, StoreMissingError, VectorStore, list_collections, open_store
 
+from api.errors import TooManyOpenCollections
+from api.public_sources import PublicSourceRetriever
+from api.redaction import public_lock_error
 from api.stages import StageMarkingRetriever, StageMarkingVerifier
+
+DEFAULT_MAX_OPEN = 32
 
 
 @dataclass
@@ -42,8 +52,10 @@ class OpenCollection:
 
 
 class CollectionRegistry:
-    def __init__(self, settings: Settings, embedder: Callable[[], Any], verifier: Callable[[], Any] | None = None):
+    def __init__(self, settings: Settings, embedder: Callable[[], Any], verifier: Callable[[], Any] | None = None,
+                 max_open: int = DEFAULT_MAX_OPEN):
         self.settings = settings
+        self.max_open = max_open
         self._embedder = embedder  # returns the shared (batching) embedder, loading it on first call
         self._verifier = verifier  # returns the shared verifier; None: each pipeline keeps its own
         self._open: dict[str, OpenCollection] = {}
@@ -63,7 +75,7 @@ class CollectionRegistry:
         with self._lock:
             opened = self._open.get(name)
             if opened is None:
-                opened = self._open[name] = OpenCollection(name, open_store(self.settings, name), self._pipeline_for)
+                opened = self._open[name] = OpenCollection(name, self._open_store(name), self._pipeline_for)
             return opened
 
     def get_or_create(self, name: str) -> OpenCollection:
@@ -75,9 +87,28 @@ class CollectionRegistry:
         with self._lock:
             opened = self._open.get(name)
             if opened is None:
-                store = open_store(self.settings, name, dimension=self._embedder().dimension)
+                store = self._open_store(name, dimension=self._embedder().dimension)
                 opened = self._open[name] = OpenCollection(name, store, self._pipeline_for)
             return opened
+
+    def _open_store(self, name: str, **options: Any) -> VectorStore:
+        """Opens one more collection (the caller holds the lock and checked it is not open yet)."""
+        if len(self._open) >= self.max_open:
+            raise TooManyOpenCollections(
+                f"cannot open collection {name!r}: this server already holds {len(self._open)} collections "
+                f"open, the most VERIRAG_API_MAX_OPEN_COLLECTIONS allows ({self.max_open}); raise it and "
+                "restart the server, or use fewer collections"
+            )
+        try:
+            return open_store(self.settings, name, **options)
+        except StoreLockedError as error:
+            raise public_lock_error(error, name) from None
+
+    def can_open(self, name: str) -> bool:
+        """Whether ``name`` is open already or there is room to open it (a hint: another request may
+        take the room first, and the open itself still refuses)."""
+        with self._lock:
+            return name in self._open or len(self._open) < self.max_open
 
     def open_names(self) -> list[str]:
         with self._lock:
@@ -92,7 +123,7 @@ class CollectionRegistry:
         embedder = self._embedder()
         store.check_dimension(embedder.dimension)
         pipeline = pipeline_for(self.settings, store, embedder)
-        pipeline.retriever = StageMarkingRetriever(pipeline.retriever)
+        pipeline.retriever = StageMarkingRetriever(PublicSourceRetriever(pipeline.retriever))
         if pipeline.verifier is not None:
             if self._verifier is not None:
                 pipeline.verifier = self._verifier()

@@ -4,9 +4,13 @@ The pipeline is synchronous and knows nothing of deadlines. The collection's ret
 verifier are wrapped in proxies that tell a :class:`StageClock` which stage the worker thread is in
 (retrieval → generation → verification, and back to generation when the retry policy asks the
 model again); the request's coroutine watches the clock and gives up with :class:`StageTimeout`
-when the current stage has run past its limit. Python cannot kill a thread: an abandoned answer
-runs on in the background and its result is dropped, while a stream is told to stop at its next
-event (which closes the model's HTTP stream).
+when the current stage has run past its limit. A stage's deadline starts when the worker thread
+starts it: time spent waiting for a thread is ``queued`` and counts toward no stage.
+
+Python cannot kill a thread. Work that is given up (deadline passed, client gone) is told so through
+``clock.cancelled``: a stream stops at its next event (closing the model's stream), and the stage
+proxies raise :class:`RequestCancelled` before the next retrieval or verification starts, so an
+abandoned question stops at the latest when its current model call returns.
 """
 
 from __future__ import annotations
@@ -16,20 +20,38 @@ import contextvars
 import threading
 import time
 from concurrent.futures import Executor
-from typing import Any, Callable, Iterator
+from typing import Any, Awaitable, Callable, Iterator
 
+from api.admission import GenerationSlot
 from api.errors import StageTimeout
 
-POLL_S = 0.25  # how often a waiting request looks at the clock
+POLL_S = 0.25  # how often a waiting request looks at the clock (and whether its client is still there)
+QUEUED = "queued"  # waiting for a worker thread: no deadline of its own (admission bounds the wait)
 _local = threading.local()
+
+
+class RequestCancelled(Exception):
+    """The client is gone (or the request was given up): the work stops before its next stage."""
+
+
+class ClientGone(RequestCancelled):
+    """The client hung up while its question was being answered."""
+
+    def __init__(self) -> None:
+        super().__init__("the client closed the connection before the answer was complete")
 
 
 class StageClock:
     def __init__(self, first_stage: str = "retrieval"):
         self._lock = threading.Lock()
-        self.stage = first_stage
+        self.first_stage = first_stage
+        self.stage = QUEUED
         self.started = time.monotonic()
         self.cancelled = threading.Event()
+
+    def begin(self) -> None:
+        """The worker thread picked the work up: the first stage's deadline starts now."""
+        self.enter(self.first_stage)
 
     def enter(self, stage: str) -> None:
         with self._lock:
@@ -49,6 +71,12 @@ def _mark(stage: str) -> None:
         clock.enter(stage)
 
 
+def _stop_if_cancelled() -> None:
+    clock = getattr(_local, "clock", None)
+    if clock is not None and clock.cancelled.is_set():
+        raise RequestCancelled(f"stopped before the {clock.stage} stage ended: nobody waits for the answer")
+
+
 class StageMarkingRetriever:
     """The retriever as the pipeline sees it: retrieval, then whatever follows is generation."""
 
@@ -56,11 +84,14 @@ class StageMarkingRetriever:
         self._inner = inner
 
     def retrieve(self, *args: Any, **kwargs: Any):
+        _stop_if_cancelled()
         _mark("retrieval")
         try:
-            return self._inner.retrieve(*args, **kwargs)
+            passages = self._inner.retrieve(*args, **kwargs)
         finally:
             _mark("generation")
+        _stop_if_cancelled()  # before the model is asked
+        return passages
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
@@ -73,43 +104,60 @@ class StageMarkingVerifier:
         self._inner = inner
 
     def verify(self, *args: Any, **kwargs: Any):
+        _stop_if_cancelled()  # an answer nobody will read is not worth verifying
         _mark("verification")
         try:
-            return self._inner.verify(*args, **kwargs)
+            verdict = self._inner.verify(*args, **kwargs)
         finally:
             _mark("generation")
+        _stop_if_cancelled()  # before a retry asks the model again
+        return verdict
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
 
-def _in_clock(clock: StageClock, work: Callable[[], Any]) -> Callable[[], Any]:
+def _in_clock(clock: StageClock, work: Callable[[], Any], slot: GenerationSlot | None = None) -> Callable[[], Any]:
     context = contextvars.copy_context()  # the request id follows the work into the thread
 
     def run() -> Any:
+        if slot is not None:
+            slot.hold()  # the question's slot stays taken while this thread works on it
         _local.clock = clock
+        clock.begin()
         try:
+            _stop_if_cancelled()  # given up while it waited for a thread
             return context.run(work)
         finally:
             _local.clock = None
+            if slot is not None:
+                slot.release()
 
     return run
 
 
 async def run_with_deadlines(executor: Executor, work: Callable[[], Any], limits: dict[str, float],
-                             first_stage: str = "retrieval") -> Any:
-    """``work()`` on the executor; StageTimeout as soon as its current stage overruns its limit."""
+                             first_stage: str = "retrieval", *, slot: GenerationSlot | None = None,
+                             client_gone: Callable[[], Awaitable[bool]] | None = None) -> Any:
+    """``work()`` on the executor; StageTimeout as soon as its current stage overruns its limit, and
+    :class:`ClientGone` when ``client_gone()`` says the client hung up (checked every POLL_S)."""
     clock = StageClock(first_stage)
-    future = asyncio.get_running_loop().run_in_executor(executor, _in_clock(clock, work))
-    while True:
-        stage, limit, left = clock.overrun(limits)
-        if left <= 0:
-            clock.cancelled.set()
-            future.add_done_callback(_drop_result)
-            raise StageTimeout(stage, limit)
-        done, _ = await asyncio.wait({future}, timeout=min(left, POLL_S))
-        if done:
-            return future.result()
+    future = asyncio.get_running_loop().run_in_executor(executor, _in_clock(clock, work, slot))
+    try:
+        while True:
+            stage, limit, left = clock.overrun(limits)
+            if left <= 0:
+                raise StageTimeout(stage, limit)
+            done, _ = await asyncio.wait({future}, timeout=min(left, POLL_S))
+            if done:
+                return future.result()
+            if client_gone is not None and await client_gone():
+                raise ClientGone()
+    except BaseException:  # a deadline, a client gone, or this coroutine cancelled: the work is given up
+        clock.cancelled.set()
+        future.cancel()  # never starts if it still waits for a thread
+        future.add_done_callback(_drop_result)
+        raise
 
 
 def _drop_result(future: asyncio.Future) -> None:
@@ -128,12 +176,13 @@ class DeadlineStream:
     """
 
     def __init__(self, executor: Executor, events: Callable[[], Iterator[Any]], limits: dict[str, float],
-                 keepalive_s: float = 15.0):
+                 keepalive_s: float = 15.0, slot: GenerationSlot | None = None):
         self.clock = StageClock("retrieval")
         self.limits = limits
         self.keepalive_s = keepalive_s
         self._executor = executor
         self._events = events
+        self._slot = slot
 
     async def __aiter__(self):
         loop = asyncio.get_running_loop()
@@ -158,7 +207,7 @@ class DeadlineStream:
                 generator.close()
                 hand_over(("end", None))
 
-        future = loop.run_in_executor(self._executor, _in_clock(self.clock, produce))
+        future = loop.run_in_executor(self._executor, _in_clock(self.clock, produce, self._slot))
         future.add_done_callback(_drop_result)
         last_event = time.monotonic()
         try:
@@ -181,5 +230,6 @@ class DeadlineStream:
                 if kind == "error":
                     raise payload
                 yield payload
-        finally:
+        finally:  # also on GeneratorExit and CancelledError: the client is gone
             self.clock.cancelled.set()
+            future.cancel()  # never starts if it still waits for a thread

@@ -15,15 +15,17 @@ from typing import Any
 
 from rag.settings import Settings
 
+from api.admission import GenerationSlots
 from api.audit import AuditLog
 from api.batching import BatchingQueryEmbedder
 from api.config import ApiSettings, is_loopback
+from api.files import private_dir
 from api.jobs.store import JobStore
 from api.jobs.uploads import remove_orphans
 from api.jobs.worker import IngestWorker
 from api.keys import KeyStore
 from api.metrics import Metrics
-from api.ratelimit import TokenBucketLimiter
+from api.ratelimit import FailedAuthThrottle, TokenBucketLimiter
 from api.registry import CollectionRegistry
 
 log = logging.getLogger("api")
@@ -44,19 +46,26 @@ class AppState:
         self.loopback_only = is_loopback(api_settings.host)
         root = api_dir(settings)
         self.uploads_dir = root / "uploads"
-        self.uploads_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.uploads_dir)  # uploaded documents: readable by the server's user only
         self.keys = key_store_for(settings)
         self.jobs = JobStore(root / "jobs.sqlite3")
         self.audit = AuditLog(root / "audit.jsonl", include_reasoning=api_settings.audit_reasoning)
         self.metrics = Metrics()
         self.limiter = TokenBucketLimiter(api_settings.rate_limit_per_minute, api_settings.rate_limit_burst)
+        self.auth_throttle = FailedAuthThrottle(api_settings.auth_failures_per_minute, api_settings.auth_failures_burst)
         self.executor = ThreadPoolExecutor(api_settings.worker_threads, thread_name_prefix="verirag-api")
+        # Questions being answered run here, one thread per admitted question: a saturated model
+        # never takes the threads retrieval and store reads need (see api.admission).
+        self.generations = GenerationSlots(api_settings.max_generations, api_settings.max_generations_per_key)
+        self.generation_executor = ThreadPoolExecutor(api_settings.max_generations,
+                                                      thread_name_prefix="verirag-generate")
         self._given_embedder = embedder
         self._embedder: BatchingQueryEmbedder | None = None
         self._embedder_lock = threading.Lock()
         self._verifier: Any = None
         self._verifier_lock = threading.Lock()
-        self.collections = CollectionRegistry(settings, self.embedder, self.verifier)
+        self.collections = CollectionRegistry(settings, self.embedder, self.verifier,
+                                              max_open=api_settings.max_open_collections)
         self.worker = IngestWorker(self.jobs, self.collections, settings, self.embedder, self.uploads_dir,
                                    self.metrics)
         self.readiness_cache: tuple[float, dict] | None = None
@@ -115,6 +124,7 @@ class AppState:
     def close(self) -> None:
         self.worker.stop()
         self.executor.shutdown(wait=False, cancel_futures=True)
+        self.generation_executor.shutdown(wait=False, cancel_futures=True)
         self.collections.close()
         if self._embedder is not None:
             self._embedder.close()

@@ -8,10 +8,6 @@ from typing import List, Optional
 import typer
 
 from rag.cli import fail, load_settings
-from rag.store import StoreError
-from ingest.job import IngestJob, IngestOptions
-from ingest.report import EXIT_FATAL
-from ingest.sources import SourceError
 
 
 def ingest_command(
@@ -30,6 +26,13 @@ def ingest_command(
     Exit codes: 0 every document ingested (or unchanged); 3 some documents failed (listed in the
     summary and the report); 1 nothing could run (bad configuration, missing path, store in use).
     """
+    # Imported here: the job pulls in the parsers and LlamaIndex (~2 s), which `verirag --help` and
+    # the other commands do not need.
+    from ingest.job import IngestJob, IngestOptions
+    from ingest.report import EXIT_FATAL
+    from ingest.sources import SourceError
+    from rag.store import StoreError
+
     settings = load_settings()
     options = IngestOptions(
         paths=[str(p) for p in paths],

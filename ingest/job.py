@@ -14,6 +14,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 from rag.embedding import DenseEmbedder, SparseEncoder, embedder_for
@@ -22,7 +23,8 @@ from rag.settings import Settings
 from rag.store import StoreMissingError, VectorStore, open_store
 from rag.types import Chunk, StoredPoint
 from ingest.chunking import ChunkBudget, Chunker
-from ingest.parse import ParseError, parse_file, parse_record
+from ingest.parse import ParsedDocument, ParseError, parse_record
+from ingest.parse_worker import ParseLimits, parse_worker_for
 from ingest.plan import Plan, make_plan
 from ingest.progress import Progress
 from ingest.report import Failure, IngestReport
@@ -83,9 +85,20 @@ def document_payloads(chunks: Sequence[Chunk], count_tokens: Callable[[str], int
 
 
 class IngestJob:
-    def __init__(self, settings: Settings, embedder: DenseEmbedder | None = None):
+    """``parser``: turns a file into a ParsedDocument or raises ParseError; by default the process's
+    isolated parse worker under the settings' limits (ingest.parse_worker)."""
+
+    def __init__(self, settings: Settings, embedder: DenseEmbedder | None = None,
+                 parser: Callable[[Path], ParsedDocument] | None = None):
         self.settings = settings
         self._embedder = embedder
+        self._parser = parser
+
+    @property
+    def parser(self) -> Callable[[Path], ParsedDocument]:
+        if self._parser is None:
+            self._parser = parse_worker_for(ParseLimits.from_settings(self.settings)).parse
+        return self._parser
 
     @property
     def embedder(self) -> DenseEmbedder:
@@ -206,7 +219,7 @@ class IngestJob:
             else:
                 if source.size == 0:
                     raise ParseError("the file is empty")
-                document = parse_file(source.path)
+                document = self.parser(source.path)
             prepared.chunks = chunker.chunk(document, source.doc_id, source.uri, doc_hash, source.metadata)
             if not prepared.chunks:
                 raise ParseError("no text could be extracted")

@@ -2,6 +2,10 @@
 
 Only the ``fast`` PDF strategy is used: ``hi_res`` downloads a layout model at run time. Legacy
 .doc/.ppt need LibreOffice and image OCR needs tesseract (system packages, see README).
+
+The parser is chosen by the file's bytes (:mod:`ingest.content`), and ZIP-based documents are checked
+against the archive limits (:mod:`ingest.archive_limits`) before any parser reads them. Ingestion
+calls :func:`parse_file` in a child process under memory and time limits (:mod:`ingest.parse_worker`).
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rag.offline import point_unstructured_at_packaged_spacy_model
+from ingest.archive_limits import ArchiveLimits, ArchiveRefused, check_archive
+from ingest.content import PDF, ContentMismatch, ParserChoice, choose_parser
 
 log = logging.getLogger(__name__)
 
@@ -43,29 +49,48 @@ BLOCK_SEPARATOR = "\n\n"
 _prepared = False
 
 
-def _prepare() -> None:
+def prepare_parser() -> None:
+    """Point unstructured at the packaged spaCy model and import it: seconds, once per process."""
     global _prepared
     if not _prepared:
         point_unstructured_at_packaged_spacy_model()
+        import unstructured.partition.auto  # noqa: F401
+
         _prepared = True
 
 
-def parse_file(path: Path) -> ParsedDocument:
-    _prepare()
+def parse_file(path: Path, archive_limits: ArchiveLimits | None = None) -> ParsedDocument:
+    """Parse in this process. ``archive_limits``: check a ZIP-based file against them first."""
+    try:
+        choice = choose_parser(path, PLAIN_TEXT_SUFFIXES)
+    except ContentMismatch as error:
+        raise ParseError(str(error)) from error
+    except OSError as error:
+        raise ParseError(f"cannot read the file: {error.strerror or error}") from error
+    if choice.is_zip and archive_limits is not None:
+        try:
+            check_archive(path, archive_limits)
+        except ArchiveRefused as error:
+            raise ParseError(str(error)) from error
+    prepare_parser()
     from unstructured.partition.auto import partition
 
     options: dict = {"strategy": "fast", "languages": ["eng"]}
-    if path.suffix.lower() in PLAIN_TEXT_SUFFIXES:
+    if choice.content_type is not None:
+        options["content_type"] = choice.content_type
+    elif path.suffix.lower() in PLAIN_TEXT_SUFFIXES and choice.is_text:
         options["encoding"] = detect_text_encoding(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             elements = partition(filename=str(path), **options)
+    except MemoryError:
+        raise  # the parse worker reports it with the limit that was hit
     except Exception as error:  # unstructured raises anything from ValueError to library errors
         raise ParseError(explain_parse_error(path, error)) from error
     document = assemble(elements, fallback_title=path.stem)
     if not document.text.strip():
-        raise ParseError(explain_empty(path))
+        raise ParseError(explain_empty(path, choice))
     return document
 
 
@@ -93,9 +118,9 @@ def detect_text_encoding(path: Path) -> str:
         return "latin-1"  # decodes any byte sequence
 
 
-def explain_empty(path: Path) -> str:
+def explain_empty(path: Path, choice: ParserChoice) -> str:
     """unstructured returns no elements, silently, for every kind of broken PDF: ask pypdf why."""
-    if path.suffix.lower() == ".pdf":
+    if choice.detected == PDF or (path.suffix.lower() == ".pdf" and choice.content_type is None):
         from pypdf import PdfReader
         from pypdf.errors import PdfReadError
 

@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 import typer
 
-from rag.backends import ModelError
-from rag.embedding import EmbeddingModelError
-from rag.pipeline import AnswerRequest, AnswerResult, pipeline_for
-from rag.profiles import ProfileError
-from rag.prompts import PromptTooLongError
-from rag.search_cli import filters_or_fail, open_collection_or_fail
-from rag.store import StoreError
-from rag.verify.entailment import EntailmentModelError
+if TYPE_CHECKING:
+    from rag.pipeline import AnswerResult
 
 
 def ask_command(
@@ -34,7 +28,16 @@ def ask_command(
     judge_model: Optional[str] = typer.Option(None, "--judge-model", help="Profile the LLM judge uses."),
 ) -> None:
     """Answer a question from a collection, citing the sources [S#], and check the answer claim by claim."""
+    # Imported here, not at the top: `verirag --help` and the other commands need none of the model clients.
+    from rag.backends import ModelError
     from rag.cli import fail, load_settings
+    from rag.embedding import EmbeddingModelError
+    from rag.pipeline import AnswerRequest, pipeline_for
+    from rag.profiles import ProfileError
+    from rag.prompts import PromptTooLongError
+    from rag.search_cli import filters_or_fail, open_collection_or_fail
+    from rag.store import StoreError
+    from rag.verify.entailment import EntailmentModelError
 
     settings = load_settings()
     try:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import List, Optional
 
 import typer
@@ -12,9 +11,9 @@ from rag.embedding import EmbeddingModelError, embedder_for
 from rag.rerank import RerankerError
 from rag.retrieval import FUSIONS, retriever_for
 from rag.store import FieldFilter, StoreError, open_store
+from rag.store.base import check_filter_key
 from rag.types import Passage
 
-FILTER_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 SNIPPET_CHARS = 160
 
 
@@ -22,10 +21,14 @@ def parse_filter(text: str) -> FieldFilter:
     """``KEY=VALUE`` → FieldFilter; all-digit values are integers (``page=3``: pages contains 3)."""
     key, sep, value = text.partition("=")
     key = key.strip()
-    if not sep or not FILTER_KEY.match(key) or value == "":
+    if not sep or not key or value == "":
         raise ValueError(
             f"invalid filter {text!r}: use KEY=VALUE, e.g. --filter doc_id=abc --filter page=3 --filter lang=en"
         )
+    try:
+        check_filter_key(key)
+    except ValueError as error:
+        raise ValueError(f"invalid filter {text!r}: {error}") from None
     return FieldFilter(key, int(value) if value.isdigit() else value)
 
 

@@ -63,6 +63,23 @@ class Settings(BaseSettings):
 
     # Ingestion limits.
     max_file_mb: float = Field(100.0, gt=0)
+    # Parsing limits (ingest.parse_worker, ingest.archive_limits): a hostile or broken document fails
+    # alone instead of taking the API server or the batch down. The defaults leave the real documents
+    # of samples/ and the shared test set far inside them (measured: ZIP-based ones unpack to at most
+    # 5.3 MiB, at most 23:1 overall and 41:1 for one part; a 619-page PDF parses in about 2 min on 2
+    # busy cores using under 1 GiB), while a decompression bomb (1000:1) or an unbounded parse is stopped.
+    archive_max_uncompressed_mb: float = Field(
+        256.0, gt=0, description="Largest unpacked size of a ZIP-based document (DOCX, XLSX, PPTX, ODT, EPUB)."
+    )
+    archive_max_ratio: float = Field(
+        100.0, gt=1, description="Largest unpacked/packed ratio of such a document or of any part over 1 MiB."
+    )
+    parse_timeout_s: float = Field(
+        600.0, gt=0, description="CPU seconds one document's parse may use (and 4× that in wall-clock time)."
+    )
+    parse_memory_mb: int = Field(
+        2048, ge=64, description="Memory one document's parse may add to the parser process (Linux)."
+    )
     ingest_batch_chunks: int = Field(256, ge=1, description="Chunks embedded and written together.")
 
     # Retrieval.

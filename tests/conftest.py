@@ -26,6 +26,7 @@ ISOLATED: dict[str, frozenset[str] | None] = {
     "tests/ingest/test_formats_parse.py": None,  # PDFs (and every other format) parsed in-process
     "tests/ingest/test_job.py": None,
     "tests/ingest/test_edge_cases.py": None,
+    "tests/ingest/test_parse_isolation.py": None,  # the embedder, and PDFs parsed for the binary checks
 }
 
 

@@ -2,8 +2,11 @@
 
 A file is accepted when its bytes match the family its extension names (a PDF starts with
 ``%PDF-``, a DOCX is a ZIP with ``word/`` inside, a .txt decodes as text …) and when the
-Content-Type the client sent, if it says anything specific, names that family too. Anything else
-is rejected with a reason: a binary named .txt, a truncated DOCX, an HTML page named .pdf.
+Content-Type the client sent, if it says anything specific, names that family too. When the name
+lies about a document whose bytes prove its format (a PDF, an RTF, an office ZIP named ``.txt``), the
+bytes win, as they do when the file is parsed (:mod:`ingest.content`). Anything else is rejected with a
+reason: a binary named .txt, a truncated DOCX, an HTML page named .pdf, a ZIP that unpacks beyond the
+archive limits (:mod:`ingest.archive_limits`).
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-HEAD_BYTES = 64 * 1024
+from ingest.archive_limits import ArchiveLimits, directory_problem
+from ingest.content import HEAD_BYTES, OLE2_MAGIC, PDF, RTF, ZIP, container, describe, looks_like_text
 
 # extension → (family, label)
 EXTENSIONS: dict[str, tuple[str, str]] = {
@@ -28,7 +32,6 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
 }  # fmt: skip
 # Members that make a ZIP the office format its extension claims.
 OOXML_PART = {".docx": "word/", ".pptx": "ppt/", ".xlsx": "xl/"}
-OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 ODF_MIMETYPE = {".odt": b"application/vnd.oasis.opendocument.text", ".epub": b"application/epub+zip"}
 
 SUPPORTED = ", ".join(sorted(EXTENSIONS))
@@ -44,7 +47,8 @@ class Sniffed:
         return self.error is None
 
 
-def sniff_file(path: Path, name: str, claimed_type: str | None) -> Sniffed:
+def sniff_file(path: Path, name: str, claimed_type: str | None,
+               archive_limits: ArchiveLimits | None = None) -> Sniffed:
     """Check the stored file ``path`` (uploaded as ``name``, sent with ``claimed_type``)."""
     size = path.stat().st_size
     if size == 0:
@@ -57,11 +61,41 @@ def sniff_file(path: Path, name: str, claimed_type: str | None) -> Sniffed:
     if suffix not in EXTENSIONS:
         return Sniffed(describe(head), f"unsupported file type {suffix or '(no extension)'}; supported: {SUPPORTED}")
     family, label = EXTENSIONS[suffix]
-    problem = _mismatch(family, label, suffix, head, path) or _claim_mismatch(claimed_type, family, label)
+    named_family = family
+    real = _real_suffix(head, path)
+    if real is not None and real != suffix:
+        suffix, (family, label) = real, EXTENSIONS[real]  # the name lies; the bytes prove what it is
+    problem = (_mismatch(family, label, suffix, head, path, archive_limits, name)
+               or _claim_mismatch(claimed_type, family, label, named_family))
     return Sniffed(describe(head) if problem else label, problem)
 
 
-def _mismatch(family: str, label: str, suffix: str, head: bytes, path: Path) -> str | None:
+def _real_suffix(head: bytes, path: Path) -> str | None:
+    """The extension the bytes prove (PDF, RTF, an office ZIP), whatever the name says; None: no proof."""
+    kind = container(head)
+    if kind == PDF:
+        return ".pdf"
+    if kind == RTF:
+        return ".rtf"
+    if kind == ZIP:
+        try:
+            with zipfile.ZipFile(path) as archive:
+                names = archive.namelist()
+                mimetype = archive.read("mimetype").strip() if "mimetype" in names else b""
+        except (zipfile.BadZipFile, OSError, EOFError, KeyError, RuntimeError, NotImplementedError):
+            return None  # damaged: the checks of the named family say so
+        if "[Content_Types].xml" in names:
+            for office_suffix, part in OOXML_PART.items():
+                if any(n.startswith(part) for n in names):
+                    return office_suffix
+        for odf_suffix, expected in ODF_MIMETYPE.items():
+            if mimetype == expected:
+                return odf_suffix
+    return None
+
+
+def _mismatch(family: str, label: str, suffix: str, head: bytes, path: Path,
+              archive_limits: ArchiveLimits | None, name: str) -> str | None:
     named = f"named {suffix} but"
     if family == "pdf":
         if b"%PDF-" not in head[:1024]:
@@ -73,7 +107,7 @@ def _mismatch(family: str, label: str, suffix: str, head: bytes, path: Path) -> 
             return "the file is password-protected or encrypted; save an unprotected copy and upload that"
         if not head.startswith(b"PK\x03\x04"):
             return f"{named} not a valid {label} file ({label} is a ZIP archive; the bytes look like {describe(head)})"
-        return _zip_problem(path, suffix, label)
+        return _zip_problem(path, suffix, label, archive_limits, name)
     if family == "ole":
         if not head.startswith(OLE2_MAGIC):
             return f"{named} not a legacy Office file (the bytes look like {describe(head)})"
@@ -87,9 +121,12 @@ def _mismatch(family: str, label: str, suffix: str, head: bytes, path: Path) -> 
     return None
 
 
-def _zip_problem(path: Path, suffix: str, label: str) -> str | None:
+def _zip_problem(path: Path, suffix: str, label: str, archive_limits: ArchiveLimits | None,
+                 name: str) -> str | None:
     try:
         with zipfile.ZipFile(path) as archive:
+            if archive_limits is not None and (too_big := directory_problem(archive, name, archive_limits)):
+                return too_big
             names = archive.namelist()
             if suffix in OOXML_PART:
                 if "[Content_Types].xml" not in names or not any(n.startswith(OOXML_PART[suffix]) for n in names):
@@ -125,44 +162,13 @@ def _claimed_family(content_type: str) -> str | None:
     return "other:" + mime
 
 
-def _claim_mismatch(claimed_type: str | None, family: str, label: str) -> str | None:
+def _claim_mismatch(claimed_type: str | None, family: str, label: str, named_family: str) -> str | None:
     claimed = _claimed_family(claimed_type or "")
     if claimed is None or claimed == family or (claimed == "zip" and family in ("ooxml", "odf")):
         return None
+    if claimed == named_family:
+        return None  # the client took the type from the (wrong) name; the bytes already decided
     return f"sent as Content-Type {claimed_type!r} but the bytes are {label}; send the file's real type"
-
-
-def looks_like_text(head: bytes) -> bool:
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 with a BOM
-        return len(head) % 2 == 0 or len(head) == HEAD_BYTES
-    if b"\x00" in head:
-        return False
-    controls = sum(1 for byte in head if byte < 32 and byte not in (9, 10, 12, 13, 27))
-    return controls <= max(1, len(head) // 100)
-
-
-def describe(head: bytes) -> str:
-    """A short name for what the bytes are, for error messages."""
-    if not head:
-        return "empty"
-    if b"%PDF-" in head[:1024]:
-        return "PDF"
-    if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
-        return "ZIP archive"
-    if head.startswith(OLE2_MAGIC):
-        return "legacy or encrypted Office file"
-    if head.lstrip().startswith(b"{\\rtf"):
-        return "RTF"
-    for magic, name in ((b"\x89PNG", "PNG image"), (b"\xff\xd8\xff", "JPEG image"), (b"GIF8", "GIF image"),
-                        (b"\x7fELF", "executable"), (b"\x1f\x8b", "gzip archive")):
-        if head.startswith(magic):
-            return name
-    if looks_like_text(head):
-        stripped = head.lstrip().lower()
-        if stripped.startswith((b"<!doctype html", b"<html")):
-            return "HTML"
-        return "text"
-    return "binary data"
 
 
 __all__ = ["Sniffed", "describe", "looks_like_text", "sniff_file"]

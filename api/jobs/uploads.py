@@ -1,14 +1,19 @@
 """Uploaded files onto disk, safely: one folder per job under ``<data_dir>/api/uploads``.
 
 A client's file name is never used as a path. It is reduced to a plain name (no folders, no
-``..``, no control or shell characters, no leading dot) that becomes the document's ``doc_id``,
-and the final path is checked to sit inside the job's folder before anything is written. Each file
-is copied in blocks with its size counted (over the limit → rejected, the copy removed) and its
-bytes sniffed (see api.jobs.sniff). Rejected files get a reason and are not kept.
+``..``, no control or shell characters, no leading dot, at most 255 bytes of UTF-8 with its extension
+kept) that becomes the document's ``doc_id``, and the final path is checked to sit inside the job's
+folder before anything is written. A name that loses characters on the way (symbols, emoji, a cut)
+keeps a short hash of the original, so two different names never become one document. Each file is
+copied in blocks with its size counted (over the limit → rejected, the copy removed) and its bytes
+sniffed (see api.jobs.sniff). Rejected files get a reason and are not kept; a file that cannot be
+written is rejected alone, and an upload that keeps nothing leaves no folder behind.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
 import re
 import shutil
@@ -17,11 +22,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from ingest.archive_limits import ArchiveLimits
+
+from api.files import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE
 from api.jobs.sniff import sniff_file
 from api.jobs.store import JobFileRecord
 
+log = logging.getLogger("api.jobs")
 COPY_BLOCK = 1 << 20
 MAX_NAME_CHARS = 180
+MAX_NAME_BYTES = 255  # what Linux, macOS and Windows file systems allow for one name
+MAX_SUFFIX_CHARS = 10
+NAME_HASH_CHARS = 8
 _UNSAFE = re.compile(r"[^\w.\- ()+,=@]+", re.UNICODE)
 
 
@@ -30,19 +42,31 @@ class UnsafeName(ValueError):
 
 
 def safe_file_name(raw: str | None) -> str:
-    """The last path component of ``raw``, with anything risky replaced by ``_``."""
-    name = unicodedata.normalize("NFC", raw or "")
-    name = name.replace("\\", "/").rsplit("/", 1)[-1]  # Windows and POSIX folders alike
-    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")  # control and format chars
-    name = _UNSAFE.sub("_", name).strip(" .")
+    """The last path component of ``raw``, with anything risky replaced by ``_``, cut to fit a file
+    system's name limit; a short hash of the original name is kept when characters were lost."""
+    original = unicodedata.normalize("NFC", raw or "")
+    original = original.replace("\\", "/").rsplit("/", 1)[-1]  # Windows and POSIX folders alike
+    name = "".join(ch for ch in original if unicodedata.category(ch)[0] != "C")  # control and format chars
+    cleaned = _UNSAFE.sub("_", name)
+    lost = cleaned != name
+    name = cleaned.strip(" .")
     name = name.lstrip("-")  # never looks like an option to a tool run on the folder
     if not name or set(name) <= {"_", "."}:
         raise UnsafeName(f"the file name {raw!r} has nothing usable left once folders and unsafe characters go")
-    if len(name) > MAX_NAME_CHARS:
-        stem, dot, suffix = name.rpartition(".")
-        keep = suffix if dot and len(suffix) <= 10 else ""
-        name = name[: MAX_NAME_CHARS - len(keep) - 1].rstrip(" .") + ("." + keep if keep else "")
-    return name
+    stem, dot, suffix = name.rpartition(".")
+    if not dot or not stem or len(suffix) > MAX_SUFFIX_CHARS:
+        stem, suffix = name, ""
+    suffix = "." + suffix if suffix else ""
+    too_long = len(name) > MAX_NAME_CHARS or len(name.encode("utf-8")) > MAX_NAME_BYTES
+    if not (lost or too_long):
+        return name
+    digest = hashlib.sha256(original.encode("utf-8")).hexdigest()[:NAME_HASH_CHARS]
+    tail = f"-{digest}{suffix}"
+    room_chars = MAX_NAME_CHARS - len(tail)
+    room_bytes = MAX_NAME_BYTES - len(tail.encode("utf-8"))
+    # Cut in bytes, then drop a character the cut split in two.
+    stem = stem[:room_chars].encode("utf-8")[:room_bytes].decode("utf-8", errors="ignore").strip(" ._-")
+    return f"{stem}{tail}" if stem else f"{digest}{suffix}"
 
 
 def inside(folder: Path, name: str) -> Path:
@@ -60,17 +84,26 @@ class IncomingFile:
     stream: BinaryIO
 
 
-def store_uploads(folder: Path, files: list[IncomingFile], max_bytes: int) -> list[JobFileRecord]:
-    """Copy, check and sniff each file into ``folder``; one record per file, accepted or not."""
-    folder.mkdir(parents=True, exist_ok=False)
+def store_uploads(folder: Path, files: list[IncomingFile], max_bytes: int,
+                  archive_limits: ArchiveLimits | None = None) -> list[JobFileRecord]:
+    """Copy, check and sniff each file into ``folder``; one record per file, accepted or not.
+    ``folder`` is removed again when no file was kept."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(mode=PRIVATE_DIR_MODE, exist_ok=False)
+    os.chmod(folder, PRIVATE_DIR_MODE)  # mkdir's mode is masked by the umask
     records: list[JobFileRecord] = []
     taken: set[str] = set()
-    for position, incoming in enumerate(files):
-        records.append(_store_one(folder, position, incoming, max_bytes, taken))
+    try:
+        for position, incoming in enumerate(files):
+            records.append(_store_one(folder, position, incoming, max_bytes, taken, archive_limits))
+    finally:
+        if not any(record.status == "pending" for record in records):
+            shutil.rmtree(folder, ignore_errors=True)
     return records
 
 
-def _store_one(folder: Path, position: int, incoming: IncomingFile, max_bytes: int, taken: set[str]) -> JobFileRecord:
+def _store_one(folder: Path, position: int, incoming: IncomingFile, max_bytes: int, taken: set[str],
+               archive_limits: ArchiveLimits | None) -> JobFileRecord:
     shown = incoming.name or f"file {position + 1}"
 
     def rejected(error: str, size: int = 0, doc_id: str | None = None, detected: str | None = None) -> JobFileRecord:
@@ -84,23 +117,30 @@ def _store_one(folder: Path, position: int, incoming: IncomingFile, max_bytes: i
     if name.lower() in taken:
         return rejected(f"another file in this upload is also named {name!r}; upload it separately", doc_id=name)
     taken.add(name.lower())
-    partial = target.with_name(target.name + ".part")
+    # The copy's name never depends on the client's: a long name plus a suffix could pass the limit.
+    partial = folder / f".upload-{position}.part"
     size = 0
-    with open(partial, "wb") as out:
-        while block := incoming.stream.read(COPY_BLOCK):
-            size += len(block)
-            if size > max_bytes:
-                break
-            out.write(block)
-    if size > max_bytes:
-        partial.unlink()
-        limit_mb = max_bytes / 1048576
-        return rejected(f"too large: more than {limit_mb:g} MiB (VERIRAG_API_MAX_UPLOAD_MB)", size, name)
-    sniffed = sniff_file(partial, name, incoming.content_type)
-    if not sniffed.accepted:
-        partial.unlink()
-        return rejected(sniffed.error, size, name, sniffed.detected)
-    os.replace(partial, target)
+    try:
+        # 0600 from the first byte: uploaded documents are readable by the server's user only
+        with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE), "wb") as out:
+            while block := incoming.stream.read(COPY_BLOCK):
+                size += len(block)
+                if size > max_bytes:
+                    break
+                out.write(block)
+        if size > max_bytes:
+            partial.unlink()
+            limit_mb = max_bytes / 1048576
+            return rejected(f"too large: more than {limit_mb:g} MiB (VERIRAG_API_MAX_UPLOAD_MB)", size, name)
+        sniffed = sniff_file(partial, name, incoming.content_type, archive_limits)
+        if not sniffed.accepted:
+            partial.unlink()
+            return rejected(sniffed.error, size, name, sniffed.detected)
+        os.replace(partial, target)
+    except OSError as error:  # a full disk, a name the file system still refuses: this file only
+        log.warning("upload %s: cannot store %r: %s", folder.name, shown, error)
+        partial.unlink(missing_ok=True)
+        return rejected(f"the server could not store the file ({error.strerror or error}); upload it again", size, name)
     return JobFileRecord(position, shown, name, name, size, incoming.content_type, sniffed.detected, "pending")
 
 

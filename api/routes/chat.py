@@ -15,13 +15,12 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from rag.pipeline import AnswerRequest, AnswerResult
+from rag.pipeline import AnswerResult
 from rag.profiles import load_profiles
 
 from api import answering
-from api.deps import Authenticated, Caller, State
-from api.errors import ApiError, translate, unexpected
-from api.registry import OpenCollection
+from api.deps import Authenticated, State
+from api.errors import ApiError
 from api.schemas.common import error_responses
 from api.schemas.openai import MODEL_PREFIX, ChatCompletion, ChatCompletionRequest, ChatMessageIn, ModelList
 from api.sse import KEEPALIVE, event, event_stream, openapi_stream
@@ -80,10 +79,12 @@ async def chat_completions(body: ChatCompletionRequest, caller: Authenticated, s
     collection = await answering.open_collection(state, name)
     include_reasoning = body.reasoning == "include"
     completion = _Completion(request.state.request_id, name, include_reasoning)
+    slot = answering.admit(state, caller)  # last: nothing below raises before the slot is handed on
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        return event_stream(_chunks(state, caller, collection, answer_request, completion, include_usage))
-    result = await answering.answer(state, caller, collection, answer_request, "chat")
+        stream = answering.AnswerStream(state, caller, collection, answer_request, "chat", slot)
+        return event_stream(_chunks(state, stream, completion, include_usage), on_close=slot.release)
+    result = await answering.answer(state, caller, collection, answer_request, "chat", slot, request.is_disconnected)
     return completion.whole(result)
 
 
@@ -132,13 +133,13 @@ class _Completion:
                 "choices": choices, **extra}
 
 
-async def _chunks(state: AppState, caller: Caller, collection: OpenCollection, answer_request: AnswerRequest,
-                  completion: _Completion, include_usage: bool):
+async def _chunks(state: AppState, stream: answering.AnswerStream, completion: _Completion, include_usage: bool):
+    answer_request = stream.request
     model = MODEL_PREFIX + (answer_request.model or state.settings.default_model)
     hold = answering.holds_answer(state, answer_request)
     try:
         yield event(None, completion.chunk(model, {"role": "assistant", "content": ""}))
-        async for kind, payload in answering.answer_events(state, collection, answer_request):
+        async for kind, payload in stream.events():
             if kind == "keepalive":
                 yield KEEPALIVE
             elif kind == "reasoning" and completion.include_reasoning:
@@ -146,7 +147,7 @@ async def _chunks(state: AppState, caller: Caller, collection: OpenCollection, a
             elif kind == "answer" and not hold:
                 yield event(None, completion.chunk(model, {"content": payload}))
             elif kind == "done":
-                answering.record_answer(state, caller, collection.name, payload, "chat")
+                stream.answered(payload)
                 model = MODEL_PREFIX + payload.model
                 if hold:  # the verified answer, in one piece
                     yield event(None, completion.chunk(model, {"content": payload.answer}))
@@ -156,6 +157,7 @@ async def _chunks(state: AppState, caller: Caller, collection: OpenCollection, a
                     yield event(None, completion.chunk(model, None, usage=completion.usage(payload)))
         yield event(None, "[DONE]")
     except Exception as error:  # the stream has started: the failure is its last data line
-        answering.record_failure(state, caller, collection.name, answer_request, "chat", error)
-        api_error = translate(error) or unexpected(error)
+        api_error = stream.failed(error)
         yield event(None, {**api_error.body(), "status": api_error.status})
+    finally:  # the client hung up (or the response was closed) before the answer: audited as cancelled
+        stream.closed()

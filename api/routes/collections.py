@@ -10,9 +10,12 @@ from fastapi import APIRouter, File, Path, Query, Request, UploadFile
 from fastapi.responses import JSONResponse
 from pydantic import AfterValidator
 
+from ingest.archive_limits import ArchiveLimits
+
 from api.deps import Authenticated, State
-from api.errors import ApiError
+from api.errors import ApiError, TooManyOpenCollections, translate
 from api.jobs.uploads import IncomingFile, store_uploads
+from api.public_sources import public_source
 from api.schemas.common import error_responses
 from api.schemas.documents import CollectionDetail, CollectionList, DocumentDeleted, UploadAccepted
 from api.schemas.query import COLLECTION_PATTERN, no_double_dot
@@ -34,11 +37,21 @@ def _info(state: AppState, name: str) -> dict:
     return {"name": info.name, "documents": info.documents, "points": info.points, "backend": info.backend}
 
 
+def _listed(state: AppState, name: str) -> dict:
+    """A listing opens a collection only while there is room: listing many never fails on the cap."""
+    if state.collections.can_open(name):
+        try:
+            return _info(state, name)
+        except TooManyOpenCollections:  # another request took the last room meanwhile
+            pass
+    return {"name": name, "documents": None, "points": None, "backend": None}
+
+
 @router.get("/v1/collections", response_model=CollectionList, summary="Collections this key may read",
             responses=error_responses(401, 429, 503))
 async def list_collections(caller: Authenticated, state: State):
     def listing() -> list[dict]:
-        return [_info(state, name) for name in state.collections.names() if caller.may(name, "read")]
+        return [_listed(state, name) for name in state.collections.names() if caller.may(name, "read")]
 
     return {"collections": await _in_thread(state, listing)}
 
@@ -55,7 +68,9 @@ async def get_collection(
     def detail() -> dict:
         collection = state.collections.get(name)
         states = sorted(collection.store.document_states().values(), key=lambda s: s.doc_id)
-        page = [{"doc_id": s.doc_id, "source": s.source, "chunks": s.points} for s in states[offset: offset + limit]]
+        # Clients see a document's path relative to its ingest root, never the server's file system.
+        page = [{"doc_id": s.doc_id, "source": public_source(s.source, s.doc_id), "chunks": s.points}
+                for s in states[offset: offset + limit]]
         return {**_info(state, name), "document_list": page, "offset": offset, "limit": limit}
 
     return await _in_thread(state, detail)
@@ -70,7 +85,8 @@ async def get_collection(
         "Multipart field `files`, one or many. Each file is checked now (name, size, and its bytes against "
         "its extension and Content-Type); rejected files are listed with the reason and not kept. The rest is "
         "ingested by a background job: poll `status_url`. The collection is created on first upload. "
-        "A file's doc_id is its cleaned name: uploading the same name again replaces that document."
+        "A file's doc_id is its cleaned name (a short hash of the original is added when characters are "
+        "replaced or the name is cut to 255 bytes): uploading the same name again replaces that document."
     ),
     responses=error_responses(400, 401, 403, 413, 422, 429, 503),
 )
@@ -83,10 +99,15 @@ async def upload_documents(
     if len(files) > limit:
         raise ApiError(400, "too_many_files", f"{len(files)} files in one upload; at most {limit} "
                        "(VERIRAG_API_MAX_UPLOAD_FILES)", param="files")
+    if not state.collections.can_open(name):  # refused before a byte is stored, not as a failed job later
+        raise translate(TooManyOpenCollections(
+            f"cannot ingest into collection {name!r}: this server already holds "
+            f"{state.collections.max_open} collections open, the most VERIRAG_API_MAX_OPEN_COLLECTIONS allows; "
+            "upload into an open collection, or raise the setting and restart the server"))
     job_id = uuid.uuid4().hex
     incoming = [IncomingFile(f.filename, f.content_type, f.file) for f in files]
     records = await _in_thread(state, store_uploads, state.uploads_dir / job_id, incoming,
-                               state.api_settings.max_upload_bytes)
+                               state.api_settings.max_upload_bytes, ArchiveLimits.from_settings(state.settings))
     job = state.jobs.create(job_id, name, caller.id, records)
     for record in records:
         if record.status == "rejected":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
@@ -10,8 +11,10 @@ from pydantic import BaseModel
 
 from api.deps import State
 from api.readiness import readiness
+from api.redaction import redact
 
 router = APIRouter(tags=["operations"])
+log = logging.getLogger("api.readiness")
 
 
 class Health(BaseModel):
@@ -37,7 +40,11 @@ async def healthz():
             responses={503: {"model": Readiness, "description": "A check failed; `checks` says which and why."}})
 async def readyz(state: State):
     ready, checks = await asyncio.get_running_loop().run_in_executor(state.executor, readiness, state)
-    body = {"status": "ready" if ready else "not_ready", "checks": checks}
+    if not ready:  # the whole story, paths and URLs included, is for the admins
+        log.warning("not ready: %s", "; ".join(f"{name}: {c['detail']}" for name, c in checks.items() if not c["ok"]))
+    # Anyone may probe: the body says what failed and why, without the server's paths and URLs.
+    public = {name: {**check, "detail": redact(check["detail"], state.settings)} for name, check in checks.items()}
+    body = {"status": "ready" if ready else "not_ready", "checks": public}
     return JSONResponse(body, status_code=200 if ready else 503)
 
 

@@ -10,7 +10,8 @@ With ``"stream": true`` the answer comes as Server-Sent Events, in this order:
 * ``done`` — the whole result, exactly the non-streaming response body
 
 or, when something fails after the stream started, ``error`` — ``{"status", "error": {...}}`` —
-and the stream ends. Failures before it starts (bad key, unknown collection) are plain HTTP errors.
+and the stream ends. Failures before it starts (bad key, unknown collection, too many questions
+answered at once) are plain HTTP errors. A client that hangs up stops the answer (see api.stages).
 """
 
 from __future__ import annotations
@@ -19,12 +20,10 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from rag.pipeline import AnswerRequest, AnswerResult
+from rag.pipeline import AnswerResult
 
 from api import answering
-from api.deps import Authenticated, Caller, State
-from api.errors import translate, unexpected
-from api.registry import OpenCollection
+from api.deps import Authenticated, State
 from api.schemas.common import error_responses
 from api.schemas.query import QueryRequest, QueryResponse
 from api.sse import KEEPALIVE, event, event_stream, openapi_stream
@@ -55,18 +54,20 @@ async def query(body: QueryRequest, caller: Authenticated, state: State, request
     collection = await answering.open_collection(state, name)
     include_reasoning = body.reasoning == "include"
     request_id = request.state.request_id
+    slot = answering.admit(state, caller)  # last: nothing below raises before the slot is handed on
     if body.stream:
-        return event_stream(_events(state, caller, collection, answer_request, include_reasoning, request_id))
-    result = await answering.answer(state, caller, collection, answer_request, "query")
+        stream = answering.AnswerStream(state, caller, collection, answer_request, "query", slot)
+        return event_stream(_events(state, stream, include_reasoning, request_id), on_close=slot.release)
+    result = await answering.answer(state, caller, collection, answer_request, "query", slot, request.is_disconnected)
     return result_body(result, request_id, name, include_reasoning)
 
 
-async def _events(state: AppState, caller: Caller, collection: OpenCollection, answer_request: AnswerRequest,
-                  include_reasoning: bool, request_id: str):
+async def _events(state: AppState, stream: answering.AnswerStream, include_reasoning: bool, request_id: str):
+    collection, answer_request = stream.collection, stream.request
     hold = answering.holds_answer(state, answer_request)
     verdict_event: str | None = None
     try:
-        async for kind, payload in answering.answer_events(state, collection, answer_request):
+        async for kind, payload in stream.events():
             if kind == "keepalive":
                 yield KEEPALIVE
             elif kind == "retrieval":
@@ -87,12 +88,13 @@ async def _events(state: AppState, caller: Caller, collection: OpenCollection, a
                     yield event("answer", {"text": payload.answer})
                 if hold or verdict_event is None:
                     yield verdict_event or event("verification", {"verdict": _verdict(payload)})
-                answering.record_answer(state, caller, collection.name, payload, "query")
+                stream.answered(payload)
                 yield event("done", result_body(payload, request_id, collection.name, include_reasoning))
     except Exception as error:  # the stream has started: the failure becomes its last event
-        answering.record_failure(state, caller, collection.name, answer_request, "query", error)
-        api_error = translate(error) or unexpected(error)
+        api_error = stream.failed(error)
         yield event("error", {"status": api_error.status, **api_error.body()})
+    finally:  # the client hung up (or the response was closed) before done: audited as cancelled
+        stream.closed()
 
 
 def _verdict(result: AnswerResult) -> dict | None:

@@ -39,7 +39,7 @@ async def retrieve(body: RetrieveRequest, caller: Authenticated, state: State, r
     passages, seconds = await run_with_deadlines(state.executor, work, state.api_settings.stage_timeouts)
     state.metrics.observe_retrieval(seconds)
     state.audit.record("retrieve", caller.id, name, question=body.question,
-                       sources=[passage.doc_id for passage in passages])
+                       sources=[passage.doc_id for passage in passages], passages=answering.passage_ids(passages))
     return {
         "request_id": request.state.request_id,
         "collection": name,

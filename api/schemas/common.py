@@ -9,17 +9,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from rag.store.base import FILTER_KEY_PATTERN, check_filter_key
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
-# The filter keys `verirag search --filter KEY=VALUE` accepts (rag.search_cli.FILTER_KEY).
-FILTER_KEY_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.-]*$"
+FilterKey = Annotated[
+    str, Field(max_length=128, json_schema_extra={"pattern": FILTER_KEY_PATTERN}), AfterValidator(check_filter_key)
+]
 # Qdrant matches 64-bit integers; a larger one could not be sent.
 FilterInt = Annotated[StrictInt, Field(ge=-(2**63), le=2**63 - 1)]
 FilterString = Annotated[StrictStr, Field(max_length=1000)]
 FilterScalar = Union[FilterString, FilterInt, StrictBool]
 FilterValue = Union[FilterScalar, Annotated[list[Union[FilterString, FilterInt]], Field(min_length=1, max_length=100)]]
 Filters = Annotated[
-    dict[Annotated[str, Field(pattern=FILTER_KEY_PATTERN, max_length=128)], FilterValue],
+    dict[FilterKey, FilterValue],
     Field(
         max_length=32,
         description=(

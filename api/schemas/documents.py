@@ -52,9 +52,11 @@ class UploadAccepted(BaseModel):
 
 class CollectionModel(BaseModel):
     name: str
-    documents: int
-    points: int
-    backend: str
+    documents: int | None = Field(
+        description="null in a listing when the server holds as many collections open as it may "
+                    "(VERIRAG_API_MAX_OPEN_COLLECTIONS) and this one is not among them")
+    points: int | None
+    backend: str | None
 
 
 class CollectionList(BaseModel):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from api.schemas.common import CitationModel, Filters, ReasoningChoice, VerdictModel, VerifyPolicy
 from api.schemas.query import TOP_K_HARD_LIMIT, CollectionName
@@ -35,7 +35,7 @@ class ChatMessageIn(BaseModel):
 class StreamOptions(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    include_usage: bool = False
+    include_usage: StrictBool = False
 
 
 class ChatCompletionRequest(BaseModel):
@@ -55,14 +55,14 @@ class ChatCompletionRequest(BaseModel):
         description="The last message must be the user's question; earlier user/assistant turns are the "
         "conversation. System messages are ignored: verirag's own instructions come first.",
     )
-    stream: bool = False
+    stream: StrictBool = False
     stream_options: Optional[StreamOptions] = None
-    n: Optional[int] = Field(None, ge=1, le=1, description="Only one choice is produced.")
+    n: Optional[StrictInt] = Field(None, ge=1, le=1, description="Only one choice is produced.")
     collection: Optional[CollectionName] = Field(
         None, description="verirag: collection to answer from; default VERIRAG_DEFAULT_COLLECTION."
     )
     filters: Optional[Filters] = None
-    top_k: Optional[int] = Field(None, ge=1, le=TOP_K_HARD_LIMIT, description="verirag: passages to retrieve.")
+    top_k: Optional[StrictInt] = Field(None, ge=1, le=TOP_K_HARD_LIMIT, description="verirag: passages to retrieve.")
     verify: Optional[VerifyPolicy] = Field(None, description="verirag: verdict policy.")
     reasoning: ReasoningChoice = Field("include", description="verirag: include message.reasoning_content or omit it.")
 

@@ -2,13 +2,16 @@
 
 Hard bounds live in the schema; the configured ones (VERIRAG_API_MAX_QUESTION_CHARS,
 VERIRAG_API_MAX_TOP_K) are checked by the route, since the document is built once per process.
+Integers and booleans are strict here and in the other request schemas: ``"top_k": "5"``,
+``"top_k": true`` or ``"stream": "yes"`` is a 422, never a guess at what the client meant.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Optional
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from api.schemas.common import AnswerModel, Filters, Fusion, RankedPassageModel, ReasoningChoice, VerifyPolicy
 
@@ -26,6 +29,18 @@ def no_double_dot(name: str) -> str:
 
 
 CollectionName = Annotated[str, Field(pattern=COLLECTION_PATTERN), AfterValidator(no_double_dot)]
+_COLLECTION = re.compile(COLLECTION_PATTERN)
+
+
+def check_collection_name(name: str) -> str:
+    """The rule above outside a request body (``verirag keys create``): a key for a name the API refuses
+    could never be used."""
+    if not isinstance(name, str) or not _COLLECTION.match(name):
+        raise ValueError(
+            f"{name!r} is not a collection name: 1 to 128 letters, digits, '_', '.' or '-', "
+            "starting with a letter or digit"
+        )
+    return no_double_dot(name)
 
 
 class RetrieveRequest(BaseModel):
@@ -42,7 +57,7 @@ class RetrieveRequest(BaseModel):
         None, description="Collection to search; default VERIRAG_DEFAULT_COLLECTION."
     )
     filters: Optional[Filters] = None
-    top_k: Optional[int] = Field(
+    top_k: Optional[StrictInt] = Field(
         None, ge=1, le=TOP_K_HARD_LIMIT,
         description="Passages to return; default VERIRAG_RETRIEVAL_TOP_K, at most VERIRAG_API_MAX_TOP_K (50).",
     )
@@ -61,7 +76,7 @@ class QueryRequest(RetrieveRequest):
     )
     reasoning: ReasoningChoice = Field("include", description="Return the model's reasoning trace, or omit it.")
     verify: Optional[VerifyPolicy] = Field(None, description="Verdict policy; default VERIRAG_VERIFY_POLICY.")
-    stream: bool = Field(
+    stream: StrictBool = Field(
         False,
         description=(
             "Answer as Server-Sent Events: retrieval, reasoning…, answer…, verification, done "

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from rag.verify_cli import LABEL_PATTERN
 
@@ -43,7 +43,7 @@ class VerifyPassage(BaseModel):
     doc_id: Optional[str] = Field(None, max_length=FIELD_HARD_LIMIT, description="Echoed in the evidence.")
     source: Optional[str] = Field(None, max_length=FIELD_HARD_LIMIT, description="Echoed in the evidence.")
     title: Optional[str] = Field(None, max_length=FIELD_HARD_LIMIT)
-    page: Optional[int] = Field(None, ge=1, le=10_000_000, description="Echoed in the evidence.")
+    page: Optional[StrictInt] = Field(None, ge=1, le=10_000_000, description="Echoed in the evidence.")
 
 
 class VerifyRequest(BaseModel):
@@ -69,7 +69,7 @@ class VerifyRequest(BaseModel):
         None, description="accept (the verdict only) or flag (with warnings); default VERIRAG_VERIFY_POLICY, "
                           "flag when that is retry or abstain (they need a model).",
     )
-    require_citations: bool = Field(
+    require_citations: StrictBool = Field(
         True, description="A factual answer sentence without an [S#] citation counts as uncited.",
     )
 

@@ -54,6 +54,9 @@ class Backend(Protocol):
         ...
 
 
+MODEL_SERVER = "the model server"
+
+
 class ModelError(RuntimeError):
     """A model call failed; ``str(error)`` says what happened and what to fix."""
 
@@ -70,6 +73,11 @@ class ModelError(RuntimeError):
         self.profile = profile
         self.base_url = base_url
         self.status = status
+
+    def without_url(self) -> str:
+        """The message with the server's address replaced by what it is: for text that reaches
+        clients of the service (the full message belongs in the log)."""
+        return self.message.replace(self.base_url, MODEL_SERVER) if self.base_url else self.message
 
 
 class ModelUnavailableError(ModelError):

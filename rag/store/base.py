@@ -6,6 +6,8 @@ IDF modifier; payload indexes on ``doc_id`` and on the fields filters use.
 
 from __future__ import annotations
 
+import re
+
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Iterable, Literal, Mapping, Protocol, Sequence
@@ -50,6 +52,22 @@ def dimension_mismatch(collection: str, stored: int, wanted: int) -> StoreError:
 
 class StoreLockedError(StoreError):
     """Another process owns the embedded collection."""
+
+
+# A payload field path as the stores parse it: names of letters, digits, '_' and '-' joined by single
+# dots. Looser keys ('a..b', 'a.', 'meta.') reach Qdrant and fail there ("invalid JSON path").
+FILTER_KEY_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*$"
+_FILTER_KEY = re.compile(FILTER_KEY_PATTERN)
+
+
+def check_filter_key(key: str) -> str:
+    """``key`` when it is a field path the stores can filter on; else ValueError naming the key and the rule."""
+    if not _FILTER_KEY.match(key):
+        raise ValueError(
+            f"filter key {key!r} is not a field path: names of letters, digits, '_' or '-' joined by single "
+            "dots, starting with a letter or '_' (e.g. 'doc_id', 'meta.lang')"
+        )
+    return key
 
 
 @dataclass(frozen=True, slots=True)

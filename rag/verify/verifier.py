@@ -237,7 +237,8 @@ class AnswerVerifier:
             if not candidates:
                 judged.append(judge_claim(item.claim.plain, candidates, ("exact",)))
                 return judged[-1]
-            decided, _, _ = exact_results(item.claim.plain, candidates, joint)
+            # without the exact layer (measuring the model alone) nothing is settled before the model reads
+            decided = exact_results(item.claim.plain, candidates, joint)[0] if "exact" in self.layers else None
             top = max(candidates, key=lambda c: (c.rank, c.passage.label))
             judged.append(decided or Judgement("undecided", "none", 0.0, top))
             return judged[-1]
@@ -395,7 +396,9 @@ class AnswerVerifier:
             )
         except (ModelError, ProfileError) as error:
             log.warning("LLM judge %s unavailable: %s", name, error)
-            issues.append(f"the LLM judge ({name}) could not run: {error}")
+            # the verdict reaches the service's clients: the judge's address stays in the log
+            public = error.without_url() if isinstance(error, ModelError) else str(error)
+            issues.append(f"the LLM judge ({name}) could not run: {public}")
             return name
         rulings = parse_rulings(reply.answer, len(claims), by_label)
         if len(rulings) < len(claims):

@@ -13,7 +13,7 @@ from api.app import create_app
 from api.config import ApiSettings
 from ingest.job import IngestJob, IngestOptions
 from rag.settings import Settings
-from tests.api.helpers import COLLECTION, SAMPLES, SMALL_SAMPLES, make_api_settings, make_settings
+from tests.api.helpers import COLLECTION, LOOPBACK, SAMPLES, SMALL_SAMPLES, make_api_settings, make_settings
 from tests.support.deepseek_server import DeepSeekWireServer, echo_reply
 
 
@@ -77,7 +77,7 @@ def fresh_data_dir(collection_template, tmp_path):
 
 
 def _started(app) -> TestClient:
-    client = TestClient(app)
+    client = TestClient(app, **LOOPBACK)
     client.__enter__()
     return client
 

@@ -35,7 +35,25 @@ def make_settings(data_dir: Path, server: DeepSeekWireServer, **overrides) -> Se
 
 
 def make_api_settings(**overrides) -> ApiSettings:
-    return ApiSettings(**{"rate_limit_per_minute": 0, **overrides})
+    # Open mode: most tests call the API without keys, from loopback (TestClient(app, **LOOPBACK)).
+    return ApiSettings(**{"rate_limit_per_minute": 0, "open": True, **overrides})
+
+
+# TestClient's defaults (peer "testclient", Host "testserver") are not loopback, and a server without
+# keys serves loopback only (api.open_mode): API tests speak as 127.0.0.1 to 127.0.0.1.
+LOOPBACK = {"base_url": "http://127.0.0.1", "client": ("127.0.0.1", 50000)}
+
+
+def as_loopback_peer(app):
+    """``app`` as seen from 127.0.0.1, for harnesses that build their own test client (schemathesis)."""
+
+    async def loopback_app(scope, receive, send):
+        if scope["type"] == "http":
+            headers = [(k, v) for k, v in scope["headers"] if k.lower() != b"host"] + [(b"host", b"127.0.0.1")]
+            scope = {**scope, "client": ("127.0.0.1", 50000), "headers": headers}
+        await app(scope, receive, send)
+
+    return loopback_app
 
 
 def parse_sse(text: str) -> list[tuple[str | None, str]]:

@@ -6,16 +6,16 @@ from __future__ import annotations
 import json
 import logging
 
-from api.logs import JsonFormatter, request_id_from
+from api.logs import JsonFormatter, client_request_id_from, new_request_id
 from tests.api.helpers import COLLECTION, QUESTION, make_api_settings
 
 
 def test_every_response_carries_a_request_id(client):
     generated = client.get("/healthz").headers["x-request-id"]
     assert len(generated) == 32
-    assert client.get("/healthz", headers={"X-Request-ID": "abc-123"}).headers["x-request-id"] == "abc-123"
-    forged = client.get("/healthz", headers={"X-Request-ID": 'x" level=error'}).headers["x-request-id"]
-    assert forged != 'x" level=error' and len(forged) == 32
+    # the server's own id, whatever the client sends (tests/api/test_hardening_requests.py has the rest)
+    sent = client.get("/healthz", headers={"X-Request-ID": "abc-123"}).headers["x-request-id"]
+    assert sent != "abc-123" and len(sent) == 32
 
 
 def test_unknown_routes_and_methods_use_the_error_envelope(client):
@@ -28,10 +28,10 @@ def test_unknown_routes_and_methods_use_the_error_envelope(client):
 
 def test_access_log_lines_are_json_with_the_request_id(client, caplog):
     caplog.set_level(logging.INFO, logger="api.access")
-    client.get("/healthz", headers={"X-Request-ID": "log-me"})
+    response = client.get("/healthz", headers={"X-Request-ID": "log-me"})
     [record] = [r for r in caplog.records if r.name == "api.access"]
     line = json.loads(JsonFormatter().format(record))
-    assert line["request_id"] == "log-me" and line["status"] == 200 and line["route"] == "/healthz"
+    assert line["request_id"] == response.headers["x-request-id"] and line["status"] == 200 and line["route"] == "/healthz"
     assert line["level"] == "info" and "duration_ms" in line and line["time"].endswith("Z")
 
 
@@ -44,10 +44,10 @@ def test_log_lines_carry_exceptions():
     assert "ValueError: boom" in line["exception"]
 
 
-def test_request_ids_from_clients_are_reused_only_when_plain():
-    assert request_id_from("trace-1") == "trace-1"
-    assert request_id_from(None) != request_id_from(None)
-    assert request_id_from("a\nb") != "a\nb"
+def test_request_ids_from_clients_are_kept_only_when_plain():
+    assert client_request_id_from("trace-1") == "trace-1"
+    assert client_request_id_from("a\nb") is None and client_request_id_from(None) is None
+    assert new_request_id() != new_request_id()
 
 
 def audit_lines(client) -> list[dict]:
@@ -57,11 +57,12 @@ def audit_lines(client) -> list[dict]:
 
 def test_the_audit_log_records_questions_without_reasoning(client_for, model):
     client = client_for(make_api_settings())
-    client.post("/v1/query", json={"question": QUESTION}, headers={"X-Request-ID": "audit-1"})
+    asked = client.post("/v1/query", json={"question": QUESTION}, headers={"X-Request-ID": "audit-1"})
     client.post("/v1/retrieve", json={"question": "retrieval only"})
 
     query, retrieve = audit_lines(client)
-    assert query["action"] == "query" and query["request_id"] == "audit-1" and query["key_id"] == "anonymous"
+    assert query["action"] == "query" and query["request_id"] == asked.headers["x-request-id"]
+    assert query["client_request_id"] == "audit-1" and query["key_id"] == "anonymous"
     assert query["collection"] == COLLECTION and query["question"] == QUESTION
     assert query["sources"] and all(isinstance(s, str) for s in query["sources"])
     assert query["model"] == "deepseek-v4-flash" and "verdict" in query and "cited" in query

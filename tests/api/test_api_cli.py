@@ -66,12 +66,21 @@ def test_serve_refuses_a_public_interface_without_keys(cli, monkeypatch):
     assert "refusing to listen on 0.0.0.0" in result.output and "verirag keys create" in result.output
 
 
+def test_serve_refuses_to_start_without_keys_unless_open_mode_is_asked_for(cli, monkeypatch):
+    import uvicorn
+
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: pytest.fail("the server must not start"))
+    result = cli("serve", "--port", "8123")
+    assert result.exit_code == 1
+    assert "verirag keys create" in result.output and "--open" in result.output
+
+
 def test_serve_says_it_is_open_on_loopback_without_keys(cli, monkeypatch):
     import uvicorn
 
     started = {}
     monkeypatch.setattr(uvicorn, "run", lambda app, **options: started.update(options))
-    result = cli("serve", "--port", "8123")
+    result = cli("serve", "--open", "--port", "8123")
     assert result.exit_code == 0, result.output
     assert "open access on loopback only" in result.output
     assert started["host"] == "127.0.0.1" and started["port"] == 8123

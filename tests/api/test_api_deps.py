@@ -108,7 +108,8 @@ def test_a_job_is_visible_only_to_keys_of_its_collection(client, keys):
     upload = call(client, "POST", f"/v1/collections/{COLLECTION}/documents", "upload", keys["write"])
     job_path = upload.json()["status_url"]
     assert client.get(job_path, headers={"Authorization": f"Bearer {keys['read']}"}).status_code == 200
-    assert client.get(job_path, headers={"Authorization": f"Bearer {keys['other']}"}).status_code == 403
+    # 404, not 403: a job id must not reveal a collection the key was never given
+    assert client.get(job_path, headers={"Authorization": f"Bearer {keys['other']}"}).status_code == 404
 
 
 def test_probes_need_no_key(client, keys):

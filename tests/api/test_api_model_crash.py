@@ -22,7 +22,8 @@ def client(client_for, fresh_data_dir):
         # The packaged model and the same worker as "local"; its worker sends itself SIGSEGV before
         # generating, as a crash inside ggml would.
         profiles={"crashy": {"extends": "local", "extra": {"test_crash_signal": "SIGSEGV"}},
-                  "local": {"max_output_tokens": 24}},
+                  # room for the grammar's one reasoning sentence (≤160 characters) and the start of the answer
+                  "local": {"max_output_tokens": 96}},
     )
     return client_for(settings=settings)
 

@@ -18,7 +18,7 @@ from schemathesis.checks import (
 )
 
 from api.app import create_app
-from tests.api.helpers import make_api_settings, make_settings
+from tests.api.helpers import as_loopback_peer, make_api_settings, make_settings
 
 CHECKS = (not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance)
 
@@ -33,7 +33,7 @@ def app(data_dir, model_server, embedder):
 @pytest.fixture(scope="module")
 def api_schema(app):
     schemathesis.experimental.OPEN_API_3_1.enable()  # FastAPI writes OpenAPI 3.1
-    return schemathesis.from_asgi("/openapi.json", app)
+    return schemathesis.from_asgi("/openapi.json", as_loopback_peer(app))
 
 
 schema = schemathesis.from_pytest_fixture("api_schema")

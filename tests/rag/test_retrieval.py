@@ -8,6 +8,8 @@ with exact character spans, chunk indexes and chunk counts, the way the ingest j
 
 from __future__ import annotations
 
+import re
+
 import json
 import sys
 from dataclasses import dataclass, field
@@ -921,3 +923,6 @@ def test_parse_filter():
     assert parse_filter("meta.team=007x") == FieldFilter("meta.team", "007x")
     with pytest.raises(ValueError, match="KEY=VALUE"):
         parse_filter("lang")
+    for key in ("a..b", "a.", "meta.", "1st"):  # the store cannot parse these paths: refused before it is asked
+        with pytest.raises(ValueError, match=f"filter key '{re.escape(key)}' is not a field path"):
+            parse_filter(f"{key}=1")

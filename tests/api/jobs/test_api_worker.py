@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.jobs import worker as worker_module
-from tests.api.helpers import make_api_settings, make_settings, wait_for_job
+from tests.api.helpers import LOOPBACK, make_api_settings, make_settings, wait_for_job
 
 FILES = [
     ("one.md", b"# One\n\nThe north penstock was relined in 2019.\n", "text/markdown"),
@@ -19,7 +19,7 @@ FILES = [
 
 
 def started(settings, embedder, **options) -> TestClient:
-    client = TestClient(create_app(settings, make_api_settings(), embedder=embedder, **options))
+    client = TestClient(create_app(settings, make_api_settings(), embedder=embedder, **options), **LOOPBACK)
     client.__enter__()
     return client
 

@@ -229,7 +229,7 @@ def test_it_is_audited_and_counted(client_for):
     label = response.json()["verdict"]["label"]
 
     audit = client.app.state.verirag.audit.path.read_text().splitlines()
-    [entry] = [json.loads(line) for line in audit if json.loads(line)["request_id"] == "verify-1"]
+    [entry] = [json.loads(line) for line in audit if json.loads(line).get("client_request_id") == "verify-1"]
     assert entry["action"] == "verify" and entry["collection"] is None and entry["verdict"] == label
     assert entry["sources"] == ["oncall_runbook.md", "maintenance_log.csv"]
     metrics = client.get("/metrics").text

@@ -98,6 +98,7 @@ def test_an_unreachable_judge_is_an_issue_not_a_failure(embedder, monkeypatch):
                         profiles={"deepseek-v4-flash": {"base_url": "http://127.0.0.1:9", "max_retries": 0}})
     verdict = AnswerVerifier(settings, embedder).verify(None, PASSAGES, generation(CLAIM))
     assert any("could not run" in issue for issue in verdict.issues)
+    assert not any("127.0.0.1:9" in issue for issue in verdict.issues)  # the judge's address stays in the log
     assert verdict.claims[0].judge != "llm"
 
 

@@ -1,0 +1,242 @@
+"""Documents are parsed in a child process under memory and time limits, never in the caller.
+
+A hostile or broken document can make the parsing libraries use gigabytes of memory, run for
+minutes, or crash in native code. In-process, that takes the API server or the whole ``verirag
+ingest`` batch down with it, and a resumed job would parse the same file into the same crash. Here a
+long-lived child (:mod:`ingest.parse_child`) parses one document at a time, and:
+
+* **over ``parse_memory_mb``**: the child's allocations fail; that document fails with a reason
+  naming the limit and ``VERIRAG_PARSE_MEMORY_MB``, and the child is replaced;
+* **over ``parse_timeout_s``** of CPU time (the kernel stops the child), or ``WALL_CLOCK_FACTOR`` times that
+  in wall-clock time (the parent kills it): that document fails naming ``VERIRAG_PARSE_TIMEOUT_S``;
+* **a crash** (a signal, an exit): that document fails with the signal named.
+
+Each is a :class:`ParseError` like any unreadable file: recorded as that document's final outcome,
+never retried, and the next document gets a fresh child (started at its first request).
+
+Cost: the child imports the parsing libraries once (a second or two, as the first in-process parse
+did) and each document's text travels back through a socket. One worker per set of limits is shared
+by every ingest run of the process (``parse_worker_for``); its lock serialises requests.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import socket
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+from rag.backends.local_worker import signal_name
+from ingest.archive_limits import ArchiveLimits
+from ingest.parse import ParsedDocument, ParseError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PARSER = "ingest.parse:parse_file"
+# Importing unstructured on a busy 2-core machine takes seconds; this bounds a child that never starts.
+START_TIMEOUT_S = 180.0
+EXIT_WAIT_S = 5.0
+# The time limit counts CPU seconds; a parse that uses none (stuck on I/O, or starved on a machine
+# this many times oversubscribed) is stopped by the wall clock.
+WALL_CLOCK_FACTOR = 4.0
+
+
+@dataclass(frozen=True)
+class ParseLimits:
+    timeout_s: float
+    memory_mb: int
+    archive: ArchiveLimits
+
+    @classmethod
+    def from_settings(cls, settings) -> "ParseLimits":
+        return cls(settings.parse_timeout_s, settings.parse_memory_mb, ArchiveLimits.from_settings(settings))
+
+
+class ParseWorkerError(RuntimeError):
+    """The child could not be started at all (not the fault of one document)."""
+
+
+class ParseWorker:
+    """One child process parsing documents under ``limits`` (see the module's rules)."""
+
+    def __init__(self, limits: ParseLimits, parser: str = DEFAULT_PARSER) -> None:
+        self.limits = limits
+        self.parser = parser
+        self.lock = threading.Lock()
+        self._process: subprocess.Popen | None = None
+        self._conn: Connection | None = None
+        self.starts = 0  # children started, replacements included
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    @property
+    def alive(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def parse(self, path: Path) -> ParsedDocument:
+        """The parsed document, or ParseError saying why not (a limit, a crash, an unreadable file)."""
+        with self.lock:
+            self._ensure_started()
+            assert self._conn is not None
+            try:
+                self._conn.send({"op": "parse", "path": str(path), "parser": self.parser, "limits": self.limits})
+                answered = self._conn.poll(self.limits.timeout_s * WALL_CLOCK_FACTOR)
+            except (EOFError, OSError):
+                answered = True  # the child is gone: recv() below says so
+            except BaseException:
+                self._discard()  # interrupted mid-request: the child's state is unknown
+                raise
+            if not answered:
+                self._discard()
+                wall_s = self.limits.timeout_s * WALL_CLOCK_FACTOR
+                raise ParseError(self._too_slow(path, f"{wall_s:g} s of wall-clock time"))
+            try:
+                kind, payload = self._conn.recv()
+            except (EOFError, OSError):
+                raise ParseError(self._crashed(path)) from None
+            except BaseException:
+                self._discard()
+                raise
+            if kind == "memory":
+                self._discard(wait_s=EXIT_WAIT_S)  # the child exits by itself after a memory failure
+        if kind == "ok":
+            return payload
+        if kind == "memory":
+            log.info("parsing %s ran out of memory: %s", path, payload)
+            raise ParseError(
+                f"parsing {path.name} needed more than the {self.limits.memory_mb} MiB memory limit and was "
+                "stopped; raise VERIRAG_PARSE_MEMORY_MB if the document is genuine"
+            )
+        raise ParseError(payload)
+
+    def close(self) -> None:
+        with self.lock:
+            if self._conn is not None and self.alive:
+                try:
+                    self._conn.send({"op": "exit"})
+                except OSError:
+                    pass
+            self._discard(wait_s=EXIT_WAIT_S)
+
+    # -- the child --------------------------------------------------------------------------------
+    def _ensure_started(self) -> None:
+        if self.alive:
+            return
+        self._discard()
+        parent_end, child_end = socket.socketpair()
+        # Few malloc arenas: each thread's arena holds on to freed memory, which the memory cap counts.
+        env = {**os.environ, "MALLOC_ARENA_MAX": "2"}
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-P", "-m", "ingest.parse_child", str(child_end.fileno())],
+                pass_fds=(child_end.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                close_fds=True, env=env,
+            )
+        finally:
+            child_end.close()
+        self._process, self._conn = process, Connection(parent_end.detach())
+        self.starts += 1
+        try:
+            ready = self._conn.poll(START_TIMEOUT_S) and self._conn.recv()[0] == "ready"
+        except (EOFError, OSError):
+            ready = False
+        if not ready:
+            code = process.poll()
+            self._discard()
+            raise ParseWorkerError(
+                f"the document parser process did not start (exit status {code}); run "
+                f"`{sys.executable} -m ingest.parse_child` to see why"
+            )
+        log.debug("document parser pid %d started", process.pid)
+
+    def _crashed(self, path: Path) -> str:
+        process = self._process
+        assert process is not None
+        try:
+            code = process.wait(timeout=EXIT_WAIT_S)
+        except subprocess.TimeoutExpired:  # closed its socket but lives on: end it
+            process.kill()
+            code = process.wait()
+        self._discard()
+        if code < 0 and signal_name(-code) == "SIGXCPU":
+            log.error("document parser pid %d ran out of CPU time on %s", process.pid, path)
+            return self._too_slow(path, f"{self.limits.timeout_s:g} s of CPU time")
+        if code < 0 and signal_name(-code) == "SIGKILL":
+            how = "was killed by SIGKILL (usually the kernel's out-of-memory killer)"
+            advice = (f"lower VERIRAG_PARSE_MEMORY_MB (now {self.limits.memory_mb}) below what the machine has "
+                      "free, so that such a file fails cleanly, or give the machine more memory")
+        else:
+            how = f"crashed with {signal_name(-code)}" if code < 0 else f"exited with status {code}"
+            advice = ("a crash in a native parsing library usually means a damaged or hostile file; re-export "
+                      f"it, or if it ran out of memory raise VERIRAG_PARSE_MEMORY_MB (now {self.limits.memory_mb})")
+        log.error("document parser pid %d %s while parsing %s", process.pid, how, path)
+        return f"the parser {how} while reading {path.name}, and the file was not retried: {advice}"
+
+    def _too_slow(self, path: Path, limit: str) -> str:
+        return (
+            f"parsing {path.name} took longer than the limit of {limit} and was stopped; raise "
+            f"VERIRAG_PARSE_TIMEOUT_S (now {self.limits.timeout_s:g}) if the document is genuine"
+        )
+
+    def _discard(self, wait_s: float = 0.0) -> None:
+        process, conn = self._process, self._conn
+        self._process = self._conn = None
+        if conn is not None:
+            conn.close()
+        if process is not None:
+            try:
+                if wait_s:
+                    process.wait(timeout=wait_s)
+            except subprocess.TimeoutExpired:
+                pass
+            if process.poll() is None:
+                process.kill()
+            process.wait()
+
+
+_WORKERS: dict[tuple[ParseLimits, str], ParseWorker] = {}
+_WORKERS_LOCK = threading.Lock()
+
+
+def parse_worker_for(limits: ParseLimits, parser: str | None = None) -> ParseWorker:
+    """The process-wide worker for these limits (created on first use, its child at the first parse)."""
+    key = (limits, parser or DEFAULT_PARSER)
+    with _WORKERS_LOCK:
+        worker = _WORKERS.get(key)
+        if worker is None:
+            worker = _WORKERS[key] = ParseWorker(limits, key[1])
+        return worker
+
+
+def close_parse_workers() -> None:
+    """Ends every child (at exit, and in tests that want a cold start)."""
+    with _WORKERS_LOCK:
+        workers = list(_WORKERS.values())
+        _WORKERS.clear()
+    for worker in workers:
+        try:
+            worker.close()
+        except Exception:  # noqa: BLE001 - best effort at exit
+            pass
+
+
+atexit.register(close_parse_workers)
+
+
+def _forget_after_fork() -> None:
+    """A forked copy of this process must not talk to its parent's children: it starts its own."""
+    global _WORKERS_LOCK
+    _WORKERS.clear()
+    _WORKERS_LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_after_fork)
