@@ -3,7 +3,9 @@ model: tests/rag/test_backend_local.py)."""
 
 from __future__ import annotations
 
-from rag.backends.citation_grammar import MAX_SENTENCES, cited_reply_grammar, llama_kwargs
+from rag.backends.citation_grammar import (
+    MAX_REASONING_CHARS, MAX_SENTENCE_CHARS, MAX_SENTENCES, cited_reply_grammar, llama_kwargs,
+)
 from rag.profiles import resolve_profile
 from rag.prompts import ABSTAIN_PHRASE, build_prompt, source_labels
 from rag.settings import Settings
@@ -28,7 +30,9 @@ def test_the_grammar_allows_only_the_given_labels_and_the_abstention():
     grammar = cited_reply_grammar(["S1", "S3"], prompted=True)
     assert 'cite ::= "[S1]" | "[S3]"\n' in grammar and "[S2]" not in grammar
     assert f'"{ABSTAIN_PHRASE}" | sentence' in grammar
-    assert f"{{0,{MAX_SENTENCES - 1}}}" in grammar  # a bounded reply: a loop ends at a sentence boundary
+    # a bounded reply: a loop ends at a sentence boundary
+    assert f"char{{1,{MAX_SENTENCE_CHARS}}}" in grammar and f"char{{1,{MAX_REASONING_CHARS}}}" in grammar
+    assert (f"{{0,{MAX_SENTENCES - 1}}}" in grammar) == (MAX_SENTENCES > 1)
     assert grammar.startswith('root ::= "<reasoning>" reason "</reasoning>\\n<answer>"')
     assert cited_reply_grammar(["S1"], prompted=False).startswith("root ::= answer-body\n")
     assert cited_reply_grammar([], prompted=True) is None
