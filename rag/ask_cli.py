@@ -30,24 +30,40 @@ def ask_command(
     """Answer a question from a collection, citing the sources [S#], and check the answer claim by claim."""
     # Imported here, not at the top: `verirag --help` and the other commands need none of the model clients.
     from rag.backends import ModelError
-    from rag.cli import fail, load_settings
+    from rag.cli import fail, load_settings, usage_error
     from rag.embedding import EmbeddingModelError
     from rag.pipeline import AnswerRequest, pipeline_for
-    from rag.profiles import ProfileError
+    from rag.profiles import ProfileError, resolve_profile
     from rag.prompts import PromptTooLongError
-    from rag.search_cli import filters_or_fail, open_collection_or_fail
+    from rag.search_cli import check_filter_fields, filters_or_fail, open_collection_or_fail
+    from rag.verify.policy import check_policy
     from rag.store import StoreError
     from rag.verify.entailment import EntailmentModelError
 
     settings = load_settings()
+    # Every option is checked before anything slow (the embedder, the model) is loaded.
     try:
         settings = settings.with_overrides(verify_judge=judge, verify_judge_model=judge_model)
+    except ValueError:
+        usage_error(f"{judge!r}: choose off, uncertain or always", "--judge")
+    try:
+        check_policy(verify or settings.verify_policy)
     except ValueError as error:
-        fail(f"invalid option: {error}")
+        usage_error(str(error), "--verify")
+    for option, name in (("--model", model), ("--judge-model", judge_model)):
+        if name is None:
+            continue  # the configured default: a bad one is the configuration's error, found when used
+        try:
+            resolve_profile(name, settings)
+        except ProfileError as error:
+            usage_error(str(error), option)
+    if not question.strip():
+        usage_error("the question is empty")
     request = AnswerRequest(question=question, model=model, top_k=top_k, filters=filters_or_fail(filters),
                             verify=verify)
     store = open_collection_or_fail(settings, collection)
     try:
+        check_filter_fields(store, request.filters)
         result = pipeline_for(settings, store).answer(request)
     except (ModelError, ProfileError, PromptTooLongError, EmbeddingModelError, EntailmentModelError, StoreError,
             ValueError) as error:

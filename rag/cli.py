@@ -19,7 +19,27 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"verirag {version('verirag')}")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            typer.echo("verirag (not installed)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main_options(
+    show_version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                      help="Print the version and exit."),
+) -> None:
+    """Retrieval-augmented answers you can check: ingest documents, ask, verify, evaluate."""
 
 
 def load_settings() -> Settings:
@@ -39,6 +59,20 @@ def load_settings() -> Settings:
 def fail(message: str, code: int = 1) -> None:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
+
+
+def usage_error(message: str, option: str | None = None) -> None:
+    """Bad command-line usage (an option's value, an unknown name): exit 2 with the usage line, before
+    anything slow is loaded. ``option`` ("--fusion") is named in the message."""
+    raise typer.BadParameter(message, param_hint=f"'{option}'" if option else None)
+
+
+def did_you_mean(name: str, known: list[str]) -> str:
+    """' (did you mean 'x'?)' when ``name`` looks like a misspelling of one of ``known``, else ''."""
+    import difflib
+
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 @app.command("collections")

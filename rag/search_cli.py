@@ -11,7 +11,7 @@ from rag.embedding import EmbeddingModelError, embedder_for
 from rag.rerank import RerankerError
 from rag.retrieval import FUSIONS, retriever_for
 from rag.store import FieldFilter, StoreError, open_store
-from rag.store.base import check_filter_key
+from rag.store.base import check_filter_key, payload_key, public_filter_key
 from rag.types import Passage
 
 SNIPPET_CHARS = 160
@@ -33,22 +33,45 @@ def parse_filter(text: str) -> FieldFilter:
 
 
 def filters_or_fail(texts: List[str]) -> list[FieldFilter]:
-    """--filter values parsed, or the command ends with the parse error."""
-    from rag.cli import fail
+    """--filter values parsed, or the command ends with the parse error (bad usage: exit 2)."""
+    from rag.cli import usage_error
 
     try:
         return [parse_filter(text) for text in texts]
     except ValueError as error:
-        fail(str(error))
-        raise  # unreachable: fail exits
+        usage_error(str(error), "--filter")
+        raise  # unreachable: usage_error exits
+
+
+def check_filter_fields(store, filters: list[FieldFilter]) -> None:
+    """A filter on a field no stored chunk has matches nothing, silently: end the command naming the
+    fields this collection can be filtered on instead (bad usage: exit 2)."""
+    from rag.cli import did_you_mean, usage_error
+
+    fields = store.filter_fields()
+    for condition in filters:
+        if payload_key(condition.key) not in fields:
+            shown = sorted(public_filter_key(field) for field in fields)
+            usage_error(f"collection {store.collection!r} has no field {condition.key!r}"
+                        f"{did_you_mean(condition.key, shown)}; it can be filtered on {', '.join(shown)}",
+                        "--filter")
 
 
 def open_collection_or_fail(settings, collection: Optional[str]):
     """The named (or default) collection, opened for reading, or the command ends with why not."""
-    from rag.cli import fail
+    from rag.cli import did_you_mean, fail
+    from rag.store import StoreMissingError, list_collections
 
+    name = collection or settings.default_collection
     try:
-        return open_store(settings, collection or settings.default_collection)
+        return open_store(settings, name)
+    except StoreMissingError as error:
+        try:
+            known = [info.name for info in list_collections(settings)]
+        except StoreError:
+            known = []
+        fail(f"{error}{did_you_mean(name, known)}")
+        raise  # unreachable: fail exits
     except StoreError as error:
         fail(str(error))
         raise  # unreachable: fail exits
@@ -79,16 +102,17 @@ def search_command(
 ) -> None:
     """Retrieve passages for a question: hybrid dense + BM25 query, rerank, neighbour expansion."""
     # Imported here, not at the top: rag.cli may import this module to register the command.
-    from rag.cli import fail, load_settings
+    from rag.cli import fail, load_settings, usage_error
 
     settings = load_settings()
     parsed = filters_or_fail(filters)
     if fusion is not None and fusion not in FUSIONS:
-        fail(f"--fusion must be one of {', '.join(FUSIONS)}, got {fusion!r}")
+        usage_error(f"choose one of {', '.join(FUSIONS)}, got {fusion!r}", "--fusion")
     if not question.strip():
-        fail("the question is empty")
+        usage_error("the question is empty")
     store = open_collection_or_fail(settings, collection)
     try:
+        check_filter_fields(store, parsed)
         try:
             embedder = embedder_for(settings)
             store.check_dimension(embedder.dimension)

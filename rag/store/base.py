@@ -136,6 +136,10 @@ class VectorStore(Protocol):
 
     def info(self) -> CollectionInfo: ...
 
+    def filter_fields(self) -> set[str]:
+        """Payload paths a filter may name in this collection (see :func:`filter_fields`)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -203,11 +207,27 @@ def stored_payload(payload: dict[str, Any]) -> dict[str, Any]:
     return {**payload, "meta": {k: match_value(v) for k, v in meta.items()}}
 
 
+# Fields of every stored chunk a filter may name (``page`` is the user's name for ``pages``).
+CORE_FILTER_FIELDS = frozenset({"doc_id", "source", "title", "doc_hash", "content_hash", "chunk_index", "pages"})
+
+
 def payload_key(key: str) -> str:
     """User-facing filter keys → payload paths: core fields stay, the rest live under ``meta``."""
-    core = {"doc_id", "source", "title", "doc_hash", "content_hash", "chunk_index", "pages"}
     if key == "page":
         return "pages"
-    if key in core or key.startswith("meta."):
+    if key in CORE_FILTER_FIELDS or key.startswith("meta."):
         return key
     return f"meta.{key}"
+
+
+def public_filter_key(field: str) -> str:
+    """A payload path as a user writes it in a filter: ``meta.lang`` → ``lang``, ``pages`` → ``page``."""
+    if field == "pages":
+        return "page"
+    return field.removeprefix("meta.")
+
+
+def filter_fields(indexed: Iterable[str]) -> set[str]:
+    """The payload paths a collection can be filtered on: the core fields and its indexed metadata
+    (ingestion indexes every metadata key it writes)."""
+    return set(CORE_FILTER_FIELDS) | {path for path in indexed if path.startswith("meta.")}

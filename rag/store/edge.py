@@ -25,6 +25,7 @@ from rag.store.base import (
     aggregate_states,
     dimension_mismatch,
     document_filters,
+    filter_fields,
     missing_collection,
     match_value,
     payload_key,
@@ -222,6 +223,9 @@ class EdgeStore:
         ids = [chunk_point_id(doc_id, index) for index in chunk_indexes]
         records = self._shard.retrieve(ids, with_payload=True, with_vector=False)
         return [ScoredChunk(str(record.id), 0.0, record.payload or {}) for record in records]
+
+    def filter_fields(self) -> set[str]:
+        return filter_fields(self._indexed)  # the payload schema read at open, kept current by upserts
 
     def info(self) -> CollectionInfo:
         documents = len({p.get("doc_id") for p in self._scroll_payloads(["doc_id"])})

@@ -23,6 +23,7 @@ from rag.store.base import (
     aggregate_states,
     dimension_mismatch,
     document_filters,
+    filter_fields,
     missing_collection,
     match_value,
     payload_key,
@@ -195,6 +196,10 @@ class ServerStore:
         ids = [chunk_point_id(doc_id, index) for index in chunk_indexes]
         records = self.client.retrieve(self.collection, ids, with_payload=True, with_vectors=False)
         return [ScoredChunk(str(record.id), 0.0, record.payload or {}) for record in records]
+
+    def filter_fields(self) -> set[str]:
+        # the server's payload schema: indexes other processes made count too
+        return filter_fields(self.client.get_collection(self.collection).payload_schema or {})
 
     def info(self) -> CollectionInfo:
         documents = len({p.get("doc_id") for p in self._scroll_payloads(["doc_id"])})

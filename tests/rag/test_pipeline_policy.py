@@ -150,4 +150,21 @@ def test_ask_prints_a_per_claim_table(server, data_dir, monkeypatch):
 
 def test_ask_rejects_a_bad_judge_mode(server, data_dir, monkeypatch):
     result = invoke_ask(server, data_dir, monkeypatch, "--judge", "sometimes")
-    assert result.exit_code == 1 and "verify_judge" in result.output
+    assert result.exit_code == 2 and "choose off, uncertain or always" in result.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--verify", "strict"], "verify policy 'strict'"),
+    (["--model", "gpt-nope"], "gpt-nope"),
+    (["--filter", "page"], "invalid filter 'page'"),
+])
+def test_ask_refuses_bad_usage_before_loading_anything(server, data_dir, monkeypatch, args, message):
+    import rag.pipeline
+
+    def no_pipeline(*_args, **_kwargs):
+        raise AssertionError("the pipeline was built before the options were checked")
+
+    monkeypatch.setattr(rag.pipeline, "pipeline_for", no_pipeline)
+    result = invoke_ask(server, data_dir, monkeypatch, *args)
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.replace("│", " ").split())

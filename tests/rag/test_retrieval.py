@@ -898,20 +898,39 @@ def test_search_cli_filters(cli):
         (["--filter", "=3"], "invalid filter '=3'"),
         (["--filter", "lang="], "invalid filter 'lang='"),
         (["--filter", "bad key=1"], "invalid filter"),
-        (["--fusion", "mean"], "--fusion must be one of rrf, dbsf"),
+        (["--fusion", "mean"], "Invalid value for '--fusion': choose one of rrf, dbsf, got 'mean'"),
     ],
 )
 def test_search_cli_rejects_bad_options(cli_app, args, message):
     result = cli_app(FOG, "-c", COLLECTION, *args)
-    assert result.exit_code == 1
-    assert message in result.stderr
+    assert result.exit_code == 2  # bad usage, as the README says, before any model is loaded
+    assert message in unboxed(result.stderr)
     assert "Traceback" not in result.output
+
+
+def unboxed(text: str) -> str:
+    """Typer's error box without its frame and line wrapping."""
+    return " ".join(text.replace("│", " ").split())
 
 
 def test_search_cli_missing_collection_is_a_clear_error(cli_app):
     result = cli_app(FOG, "--collection", "nope")
     assert result.exit_code == 1
     assert "collection 'nope' does not exist" in result.stderr
+
+
+def test_a_misspelled_collection_gets_a_suggestion(cli):
+    result = cli(FOG, "--collection", COLLECTION[:-1] + "x")
+    assert result.exit_code == 1 and f"did you mean {COLLECTION!r}?" in result.stderr
+
+
+def test_a_filter_on_a_field_no_chunk_has_lists_the_fields(cli):
+    result = cli(FOG, "-c", COLLECTION, "--filter", "docid=lighthouse")
+    message = unboxed(result.stderr)
+    assert result.exit_code == 2
+    assert "has no field 'docid' (did you mean 'doc_id'?)" in message
+    assert "doc_id" in message and "page" in message and "lang" in message  # core fields and stored metadata
+    assert cli(FOG, "-c", COLLECTION, "--filter", "lang=en").exit_code == 0
 
 
 def test_parse_filter():
