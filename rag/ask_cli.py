@@ -88,6 +88,17 @@ def render_text(result: AnswerResult, show_reasoning: bool) -> str:
             lines.append(f"  [{citation.label}] {citation.doc_id}{page} — {citation.source}")
     else:
         lines.append("Sources: none cited")
+    # Every label the verification table shows is resolved too, not only the ones the answer cited.
+    cited = {citation.label for citation in result.citations}
+    shown = [label for label in _evidence_labels(result) if label not in cited]
+    by_label = {passage.label: passage for passage in result.passages}
+    if shown:
+        lines.append("Evidence the verifier found elsewhere:")
+        for label in shown:
+            passage = by_label.get(label)
+            if passage is not None:
+                page = f", page {passage.page}" if passage.page is not None else ""
+                lines.append(f"  [{label}] {passage.doc_id}{page} — {passage.source}")
     if result.unknown_citations:
         lines.append(f"  cited but never given: {', '.join(result.unknown_citations)}")
     if result.verdict is not None:
@@ -100,6 +111,14 @@ def render_text(result: AnswerResult, show_reasoning: bool) -> str:
         + (f" · ${result.cost_usd:.4f}" if result.cost_usd else "")
     )
     return "\n".join(lines)
+
+
+def _evidence_labels(result: AnswerResult) -> list[str]:
+    """The source labels of the verdict's evidence, in the order the table shows them, once each."""
+    if result.verdict is None:
+        return []
+    labels = [check.evidence.label for check in result.verdict.claims if check.evidence]
+    return list(dict.fromkeys(labels))
 
 
 def render_verdict(result: AnswerResult) -> list[str]:

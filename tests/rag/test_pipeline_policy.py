@@ -4,6 +4,7 @@ verification event when streaming; `verirag ask` printing the per-claim table an
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import typer
@@ -146,6 +147,17 @@ def test_ask_prints_a_per_claim_table(server, data_dir, monkeypatch):
     row = next(line for line in table.splitlines() if "350 rpm" in line)
     assert "contradicted" in row and " exact " in row and "rpm" in row.split("350 rpm")[1]  # the evidence
     assert "Verdict: unsupported" in result.output and "policy: flag" in result.output
+
+
+def test_every_label_the_table_shows_is_resolved_to_a_document(server, data_dir, monkeypatch):
+    server.script(wrong_reply)
+    result = invoke_ask(server, data_dir, monkeypatch)
+    assert result.exit_code == 0, result.output
+    head, table = result.output.split("Verification:")
+    shown = set(re.findall(r"\s(S\d+)\s", table))
+    assert shown  # the verifier named its evidence
+    resolved = set(re.findall(r"^  \[(S\d+)\] \S+", head, flags=re.MULTILINE))
+    assert shown <= resolved
 
 
 def test_ask_rejects_a_bad_judge_mode(server, data_dir, monkeypatch):
