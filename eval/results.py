@@ -10,14 +10,13 @@ from __future__ import annotations
 import datetime as _dt
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 from eval.catalog import aggregate, counts, ok
 from eval.retrieval_metrics import metric_names, recall_curve, score_rankings
 from eval.versions import package_versions
 
-if TYPE_CHECKING:
-    from eval.runner import Plan, RunOptions
+from eval.run_plan import RunOptions, RunPlan
 
 RESULTS_FILE = "results.json"
 REPORT_MD = "report.md"
@@ -41,8 +40,8 @@ def with_retrieval_metrics(records: Sequence[dict], top_k: int) -> tuple[list[di
 
 def finish_run(
     folder: Path,
-    plan: "Plan",
-    options: "RunOptions",
+    plan: RunPlan,
+    options: RunOptions,
     records: Sequence[dict],
     started: float,
     notes: Sequence[str] | None = None,

@@ -31,7 +31,7 @@ import json
 import logging
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -55,6 +55,8 @@ from eval.items import (
     selected_keys,
 )
 from eval.loaders import load_dataset
+from eval.results import finish_run
+from eval.run_plan import RunOptions, RunOutcome, RunPlan
 
 log = logging.getLogger(__name__)
 RETRIEVAL_ONLY_DEPTH = 100
@@ -62,53 +64,7 @@ RETRIEVAL_ONLY_DEPTH = 100
 ITEM_ERRORS = (ModelUnavailableError, ModelRequestError, PromptTooLongError)
 
 
-@dataclass(frozen=True)
-class RunOptions:
-    dataset: Path
-    format: str | None = None
-    collection: str | None = None
-    model: str | None = None
-    judge: str | None = None
-    limit: int | None = None
-    out: Path | None = None
-    top_k: int | None = None
-    retrieval_only: bool = False
-    verifier_only: bool = False
-    fresh: bool = False
-    progress: bool | None = None  # None: a bar on a terminal
-
-
-@dataclass
-class RunOutcome:
-    folder: Path
-    results: dict
-    evaluated: int  # items evaluated by this invocation
-    reused: int  # items found finished in the folder
-    failed: int  # items that ended in an error (retried next time)
-    notes: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)  # what makes the numbers suspect: say it loudly
-
-
-@dataclass(frozen=True)
-class Plan:
-    dataset: Dataset
-    question_part: str | None  # "qa", "retrieval" or None
-    questions: tuple
-    labelled: tuple
-    settings: Settings
-    model: str | None
-    judge: str | None
-    top_k: int
-    collection: str | None
-    config: dict
-    fingerprint: str
-    collection_given: bool = False  # --collection NAME
-    relevance: str | None = None  # what retrieval is judged against (eval.corpus.choose_relevance)
-    notes: tuple[str, ...] = ()  # the loader's notes, then the plan's
-    warnings: tuple[str, ...] = ()
-
-
-def plan_run(options: RunOptions, settings: Settings) -> Plan:
+def plan_run(options: RunOptions, settings: Settings) -> RunPlan:
     if options.retrieval_only and options.verifier_only:
         raise DatasetError("--retrieval-only and --verifier-only exclude each other: pick one")
     if options.limit is not None and options.limit < 1:
@@ -149,7 +105,7 @@ def plan_run(options: RunOptions, settings: Settings) -> Plan:
     # reports (judged_records), so an item evaluated before is scored by today's relevance.
     config = _config(dataset, question_part, bool(labelled), settings, model, options.judge, top_k, collection)
     fingerprint = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
-    return Plan(dataset, question_part, questions, labelled, settings, model, options.judge, top_k, collection,
+    return RunPlan(dataset, question_part, questions, labelled, settings, model, options.judge, top_k, collection,
                 config, fingerprint, options.collection is not None, relevance, tuple(notes), tuple(warnings))
 
 
@@ -190,7 +146,7 @@ def _config(dataset: Dataset, question_part, has_labelled, settings: Settings, m
     }
 
 
-def judged_records(plan: Plan, records: list[dict]) -> list[dict]:
+def judged_records(plan: RunPlan, records: list[dict]) -> list[dict]:
     """The records with this plan's relevant documents: a record keeps the ones it was evaluated with,
     which an earlier run may have chosen otherwise (before a --collection was judged by source_doc_ids)."""
     if not plan.question_part:
@@ -200,7 +156,7 @@ def judged_records(plan: Plan, records: list[dict]) -> list[dict]:
             else record for record in records]
 
 
-def default_folder(plan: Plan) -> Path:
+def default_folder(plan: RunPlan) -> Path:
     return plan.settings.data_dir / "eval" / "runs" / f"{slug(plan.dataset.name)}-{plan.fingerprint[:10]}"
 
 
@@ -240,12 +196,11 @@ class EvalRun:
                     evaluated += 1
                     failed += bool(record.get("error"))
             records = judged_records(plan, item_log.selected(keys))
-        from eval.results import finish_run
 
         results = finish_run(folder, plan, options, records, started, notes=notes, warnings=warnings)
         return RunOutcome(folder, results, evaluated, reused, failed, notes, warnings)
 
-    def _prepare_collection(self, plan: Plan, options: RunOptions, item_log: ItemLog) -> CollectionState:
+    def _prepare_collection(self, plan: RunPlan, options: RunOptions, item_log: ItemLog) -> CollectionState:
         """Index (or check) the collection before any item is reused: when indexing wrote documents,
         the question items finished before were evaluated against another collection (one an
         interrupted indexing left half-written, say) and are discarded, to be evaluated again."""
@@ -266,7 +221,7 @@ class EvalRun:
         return state
 
     def _evaluate_pending(
-        self, plan: Plan, item_log: ItemLog, options: RunOptions, total: int, reused: int,
+        self, plan: RunPlan, item_log: ItemLog, options: RunOptions, total: int, reused: int,
         collection: CollectionState | None,
     ) -> Iterator[dict]:
         from tqdm import tqdm
@@ -284,7 +239,7 @@ class EvalRun:
             if pending_labelled:
                 yield from self._labelled(plan, pending_labelled, embedder, bar)
 
-    def _questions(self, plan: Plan, pending, embedder, collection: str, bar) -> Iterator[dict]:
+    def _questions(self, plan: RunPlan, pending, embedder, collection: str, bar) -> Iterator[dict]:
         from rag.pipeline import Pipeline, pipeline_for
         from rag.store import open_store
 
@@ -312,7 +267,7 @@ class EvalRun:
                 bar.update(1)
                 yield record
 
-    def _labelled(self, plan: Plan, pending, embedder, bar) -> Iterator[dict]:
+    def _labelled(self, plan: RunPlan, pending, embedder, bar) -> Iterator[dict]:
         verifier = self._verifier
         if verifier is None:
             from rag.verify.verifier import verifier_for
@@ -329,7 +284,7 @@ class EvalRun:
             bar.update(1)
             yield record
 
-    def _scorer(self, plan: Plan, embedder: DenseEmbedder):
+    def _scorer(self, plan: RunPlan, embedder: DenseEmbedder):
         from eval.answer_metrics import AnswerScorer
         from eval.ragas_models import DenseEmbeddings, ProfileLLM, judge_run_config, quiet_ragas_analytics
 

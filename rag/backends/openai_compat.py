@@ -51,7 +51,7 @@ from rag.backends.base import (
     where,
 )
 from rag.backends.retry import RETRY_STATUSES, RetryPolicy, parse_retry_after
-from rag.profiles import ModelProfile
+from rag.profiles import DEEPSEEK_BASE_URL, ModelProfile
 from rag.reasoning import REASONING_FIELDS, StreamSplitter, collect, normalise_message, usage_from_response
 from rag.types import Generation, Usage
 
@@ -66,7 +66,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DEEPSEEK_BASE_URL = "https://api.deepseek.com"
 DEEPSEEK_KEY_PAGE = "https://platform.deepseek.com/api_keys"
 DEEPSEEK_TOP_UP_PAGE = "https://platform.deepseek.com/top_up"
 DEFAULT_KEY_ENV = {"deepseek": "DEEPSEEK_API_KEY"}
@@ -122,7 +121,7 @@ class OpenAICompatBackend:
         retry_statuses: frozenset[int] = RETRY_STATUSES,
         environ: Mapping[str, str] | None = None,
     ) -> None:
-        self.retry = retry or RetryPolicy()
+        self.retry = retry or RetryPolicy.from_settings()
         self._sleep = sleep
         self._rng = rng or random.Random()
         self.default_base_url = default_base_url

@@ -1,10 +1,9 @@
 """Which backend serves a profile: chosen by ``profile.provider``, configured from the settings.
 
-Settings read (each optional: a default applies while the field does not exist):
-``llama_base_url`` (server for ``openai_compatible`` profiles without a base_url of their own),
-``llm_retry_base_s`` (0.5), ``llm_retry_cap_s`` (20), ``llm_retry_after_max_s`` (60) and
-``llm_threads`` (llama.cpp threads for ``local`` profiles; None → the CPUs free when the first
-local model starts, ``rag.backends.local.default_threads``).
+Settings read: ``llama_base_url`` (server for ``openai_compatible`` profiles without a base_url of
+their own), ``llm_retry_base_s``, ``llm_retry_cap_s``, ``llm_retry_after_max_s`` (their defaults live in
+rag.settings) and ``llm_threads`` (llama.cpp threads for ``local`` profiles; None → the CPUs free when
+the first local model starts, ``rag.backends.local.default_threads``).
 
 Backends are shared per configuration, so their HTTP clients and loaded models are reused.
 """
@@ -17,34 +16,29 @@ from typing import Any
 from rag.backends.base import Backend, ModelConfigError
 from rag.backends.openai_compat import OpenAICompatBackend, RetryPolicy
 from rag.profiles import ModelProfile
+from rag.settings import Settings
 
 __all__ = ["backend_for", "clear_backends"]
 
 _BACKENDS: dict[tuple[Any, ...], Backend] = {}
 _LOCK = threading.Lock()
+# The settings' defaults alone (no environment, no verirag.toml), for callers that pass none.
+_DEFAULT_SETTINGS = Settings.model_construct()
 
 
-def _setting(settings: Any, name: str, default: Any) -> Any:
-    value = getattr(settings, name, None) if settings is not None else None
-    return default if value is None else value
-
-
-def backend_for(profile: ModelProfile, settings: Any = None) -> Backend:
+def backend_for(profile: ModelProfile, settings: Settings | None = None) -> Backend:
     """The backend for ``profile``: DeepSeek and OpenAI-compatible servers share one client class."""
+    settings = settings if settings is not None else _DEFAULT_SETTINGS
     provider = profile.provider
     if provider in ("deepseek", "openai_compatible"):
-        retry = RetryPolicy(
-            base_s=float(_setting(settings, "llm_retry_base_s", 0.5)),
-            cap_s=float(_setting(settings, "llm_retry_cap_s", 20.0)),
-            max_retry_after_s=float(_setting(settings, "llm_retry_after_max_s", 60.0)),
-        )
-        base_url = _setting(settings, "llama_base_url", None)
+        retry = RetryPolicy.from_settings(settings)
+        base_url = settings.llama_base_url
         key: tuple[Any, ...] = ("openai", retry, base_url)
         factory = lambda: OpenAICompatBackend(retry=retry, default_base_url=base_url)  # noqa: E731
     elif provider == "local":
         from rag.backends.local import LocalBackend, default_threads
 
-        threads = int(_setting(settings, "llm_threads", 0)) or default_threads()
+        threads = settings.llm_threads or default_threads()
         key = ("local", threads)
         factory = lambda: LocalBackend(n_threads=threads)  # noqa: E731
     else:

@@ -12,6 +12,10 @@ import random
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rag.settings import Settings
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
@@ -20,10 +24,20 @@ RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 class RetryPolicy:
     """Backoff between attempts; the number of attempts is ``1 + profile.max_retries``."""
 
-    base_s: float = 0.5
-    cap_s: float = 20.0
+    # No defaults here: rag.settings owns them (llm_retry_*); see from_settings.
+    base_s: float
+    cap_s: float
     # A server asking for a longer wait than this is treated as unavailable now (fallback steps in).
-    max_retry_after_s: float = 60.0
+    max_retry_after_s: float
+
+    @classmethod
+    def from_settings(cls, settings: "Settings | None" = None) -> "RetryPolicy":
+        """The policy the settings configure; with none, the settings' defaults (no environment read)."""
+        from rag.settings import Settings
+
+        settings = settings if settings is not None else Settings.model_construct()
+        return cls(base_s=settings.llm_retry_base_s, cap_s=settings.llm_retry_cap_s,
+                   max_retry_after_s=settings.llm_retry_after_max_s)
 
     def backoff(self, retry: int, rng: random.Random) -> float:
         """Full jitter: uniform in [0, min(cap, base * 2**retry)] for the ``retry``-th retry (0-based)."""

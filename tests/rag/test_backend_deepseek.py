@@ -26,6 +26,7 @@ from rag.backends import (
 )
 from rag.backends.openai_compat import parse_retry_after
 from rag.profiles import ModelProfile
+from rag.settings import Settings
 from rag.types import Generation, Usage
 from tests.support.deepseek_server import (
     DeepSeekWireServer,
@@ -220,7 +221,7 @@ def test_timeout_is_retried(deepseek_server, backend, sleeps):
 
 
 def test_backoff_is_exponential_with_full_jitter_and_capped(deepseek_server, sleeps):
-    backend = OpenAICompatBackend(sleep=sleeps, rng=UpperRng(), retry=RetryPolicy(base_s=0.5, cap_s=1.5))
+    backend = OpenAICompatBackend(sleep=sleeps, rng=UpperRng(), retry=RetryPolicy(base_s=0.5, cap_s=1.5, max_retry_after_s=60.0))
     deepseek_server.script(*[Reply(status=503)] * 4, Reply(content="finally"))
     result = backend.generate(make_profile(deepseek_server, max_retries=4), QUESTION)
     assert result.answer == "finally"
@@ -509,14 +510,8 @@ def test_stream_with_fallback(deepseek_server, backend):
 def test_registry_picks_the_backend_by_provider(deepseek_server):
     from rag.backends.local import LocalBackend
 
-    class FakeSettings:
-        llama_base_url = "http://127.0.0.1:9/v1"
-        llm_retry_base_s = 0.1
-        llm_retry_cap_s = 2.0
-        llm_retry_after_max_s = None  # unset → default
-        llm_threads = 1
-
-    settings = FakeSettings()
+    settings = Settings(llama_base_url="http://127.0.0.1:9/v1", llm_retry_base_s=0.1, llm_retry_cap_s=2.0,
+                        llm_threads=1)  # llm_retry_after_max_s: the default
     ds = make_profile(deepseek_server)
     compat = dataclasses.replace(ds, provider="openai_compatible", base_url=None)
     local = dataclasses.replace(ds, provider="local", model="/nowhere.gguf")
