@@ -7,7 +7,7 @@
 * :class:`DenseEmbeddings` is a ``ragas.embeddings.BaseRagasEmbeddings`` over verirag's
   :class:`~rag.embedding.DenseEmbedder` — a sentence-transformers model loaded from a local path (the
   packaged all-MiniLM-L6-v2 by default), never downloaded. (ragas' own legacy HuggingfaceEmbeddings is
-  broken in 0.4.3; see shared/OFFLINE.md.)
+  broken in 0.4.3.)
 
 ``quiet_ragas_analytics(folder)`` keeps ragas' analytics off and its ``uuid.json`` out of the user's home.
 """

@@ -1,5 +1,5 @@
-"""verirag core library: types, settings, embeddings, vector stores (and, later, retrieval,
-prompts, model backends and the verifier). Imports nothing from ingest, api or eval."""
+"""verirag core library: types, settings, embeddings, vector stores, retrieval, prompts, model
+backends, the answering pipeline and the verifier. Imports nothing from ingest, api or eval."""
 
 from rag.offline import apply_offline_defaults
 

@@ -1,6 +1,6 @@
 """One reasoning normaliser for every response shape, and a streaming splitter that agrees with it.
 
-Models hand their chain of thought back in different places (see shared/REFERENCE.md): a field beside
+Models hand their chain of thought back in different places (README, "Models"): a field beside
 the content (``reasoning_content`` from DeepSeek and llama.cpp, ``reasoning`` from newer vLLM,
 ``thinking`` from Ollama's native API), ``<think>…</think>`` inside the content (R1 open weights, which
 sometimes drop the opening tag because the chat template already emitted it), or, for plain models

@@ -13,7 +13,7 @@ Usage::
         ...
         assert server.chat_bodies[-1]["thinking"] == {"type": "enabled"}
 
-What the server checks, like the hosted API (see ../shared/REFERENCE.md): the bearer key (401),
+What the server checks, like the hosted API (per DeepSeek's API documentation): the bearer key (401),
 the model name (400 "Model Not Exist"; the retired ``deepseek-chat``/``deepseek-reasoner`` names are
 unknown here, since the live API dropped them), ``thinking`` and ``reasoning_effort`` values (422), the
 message list (400/422), and V4's multi-turn rule: in thinking mode an earlier assistant turn that carried
