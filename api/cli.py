@@ -17,7 +17,7 @@ keys_app = typer.Typer(help="Create, list and revoke API keys (stored hashed und
 def _api_settings(**overrides) -> ApiSettings:
     from pydantic import ValidationError
 
-    from rag.cli import fail
+    from cli.common import fail
 
     try:
         return ApiSettings().with_overrides(**overrides)
@@ -38,7 +38,7 @@ def serve_command(
     """Run the HTTP API (FastAPI on uvicorn): /v1/query, /v1/chat/completions, uploads, /metrics."""
     import uvicorn
 
-    from rag.cli import fail, load_settings
+    from cli.common import fail, load_settings
 
     from api.app import create_app
     from api.logs import configure_json_logging
@@ -80,7 +80,7 @@ def keys_create(
     note: Optional[str] = typer.Option(None, "--note", help="Who or what the key is for."),
 ) -> None:
     """Create a key and print it once: only its hash is stored."""
-    from rag.cli import fail, load_settings
+    from cli.common import fail, load_settings
 
     from api.keys import SCOPES
     from api.schemas.query import check_collection_name
@@ -106,7 +106,7 @@ def keys_create(
 @keys_app.command("list")
 def keys_list(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """List keys (ids, scopes, collections; never the secrets)."""
-    from rag.cli import load_settings
+    from cli.common import load_settings
 
     from api.state import key_store_for
 
@@ -131,7 +131,7 @@ def keys_list(as_json: bool = typer.Option(False, "--json", help="Print JSON."))
 @keys_app.command("revoke")
 def keys_revoke(key_id: str = typer.Argument(..., help="The key's id (from `verirag keys list`).")) -> None:
     """Revoke a key: it is refused from the next request on."""
-    from rag.cli import fail, load_settings
+    from cli.common import fail, load_settings
 
     from api.state import key_store_for
 

@@ -179,7 +179,7 @@ def start_server(data_dir: Path, port: int) -> subprocess.Popen:
         "VERIRAG_API_RATE_LIMIT_PER_MINUTE": "0",
         "VERIRAG_API_OPEN": "true",  # no keys here: serve loopback without them
     }
-    command = [sys.executable, "-c", "import sys; from rag.cli import main; sys.argv[0] = 'verirag'; main()",
+    command = [sys.executable, "-c", "import sys; from cli.app import main; sys.argv[0] = 'verirag'; main()",
                "serve", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
     return subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 

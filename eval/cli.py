@@ -60,7 +60,7 @@ def run_command(
 
     Finished items are kept in the run folder: run the same command again to resume."""
     from rag.backends import ModelError
-    from rag.cli import fail, load_settings
+    from cli.common import fail, load_settings
     from rag.embedding import EmbeddingModelError
     from rag.profiles import ProfileError
     from rag.store import StoreError
@@ -120,7 +120,7 @@ def compare_command(
 ) -> None:
     """Each metric's change from RUN_A to RUN_B with a paired bootstrap 95% interval over the items
     both runs hold; with --fail-if, exit 1 when a threshold is crossed."""
-    from rag.cli import fail
+    from cli.common import fail
 
     from eval.compare import ThresholdError, check_thresholds, compare_runs, load_thresholds, render_comparison
     from eval.results import load_results

@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from rag.cli import fail, load_settings
+from cli.common import fail, load_settings
 
 
 def ingest_command(

@@ -452,11 +452,23 @@ def retriever_for(settings: Settings, store: VectorStore, embedder: DenseEmbedde
     )
 
 
+# -- what clients read: `verirag search --json` and POST /v1/retrieve ------------------------------
+def passage_json(rank: int, passage: Passage) -> dict:
+    return {"rank": rank, **passage.to_dict(), "score": ranked_score(passage)}
+
+
+def ranked_score(passage: Passage) -> float:
+    """The score the order follows: the reranker's when it ran, the fused one otherwise."""
+    return passage.scores.get("rerank", passage.scores.get("fused", 0.0))
+
+
 __all__ = [
     "DEFAULT_EXPAND_BUDGET",
     "Retriever",
     "expansion_token_counts",
     "merge_chunks",
+    "passage_json",
     "payload_matches",
+    "ranked_score",
     "retriever_for",
 ]

@@ -6,7 +6,7 @@ import time
 
 from fastapi import APIRouter, Request
 
-from rag.search_cli import passage_json
+from rag.retrieval import passage_json
 
 from api import answering
 from api.deps import Authenticated, State

@@ -13,7 +13,7 @@ import time
 
 from fastapi import APIRouter, Request
 
-from rag.verify_cli import InputError, default_policy, result_json, verify_answer, verify_input
+from rag.verify.given import InputError, default_policy, result_json, verify_answer, verify_input
 
 from api import answering
 from api.deps import Authenticated, State

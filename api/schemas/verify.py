@@ -2,7 +2,7 @@
 
 Hard bounds live in the schema; the configured ones (VERIRAG_API_MAX_QUESTION_CHARS for the question,
 VERIRAG_API_MAX_TOP_K for the number of passages, VERIRAG_API_MAX_BODY_KB for the whole body) are checked
-by the route. The rules the schema cannot say (blank texts, labels used twice) are ``rag.verify_cli``'s, so
+by the route. The rules the schema cannot say (blank texts, labels used twice) are ``rag.verify.given``'s, so
 ``verirag verify --input`` refuses the same bodies.
 """
 
@@ -12,7 +12,7 @@ from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
-from rag.verify_cli import LABEL_PATTERN
+from rag.verify.given import LABEL_PATTERN
 
 from api.schemas.common import VerdictModel
 from api.schemas.query import QUESTION_HARD_LIMIT, TOP_K_HARD_LIMIT

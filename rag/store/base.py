@@ -231,3 +231,18 @@ def filter_fields(indexed: Iterable[str]) -> set[str]:
     """The payload paths a collection can be filtered on: the core fields and its indexed metadata
     (ingestion indexes every metadata key it writes)."""
     return set(CORE_FILTER_FIELDS) | {path for path in indexed if path.startswith("meta.")}
+
+
+def parse_filter(text: str) -> FieldFilter:
+    """``KEY=VALUE`` → FieldFilter; all-digit values are integers (``page=3``: pages contains 3)."""
+    key, sep, value = text.partition("=")
+    key = key.strip()
+    if not sep or not key or value == "":
+        raise ValueError(
+            f"invalid filter {text!r}: use KEY=VALUE, e.g. --filter doc_id=abc --filter page=3 --filter lang=en"
+        )
+    try:
+        check_filter_key(key)
+    except ValueError as error:
+        raise ValueError(f"invalid filter {text!r}: {error}") from None
+    return FieldFilter(key, int(value) if value.isdigit() else value)

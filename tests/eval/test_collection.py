@@ -105,7 +105,7 @@ def write_kill_set(folder: Path) -> Path:
 KILLED_DRIVER = textwrap.dedent("""
     import sys
     import ingest.job
-    from rag.cli import main
+    from cli.app import main
 
     flush = ingest.job.IngestJob._flush
 

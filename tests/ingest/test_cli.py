@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 def cli(*args: str, data_dir, cwd=None) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VERIRAG_")}
     env.update(VERIRAG_DATA_DIR=str(data_dir), VERIRAG_CONFIG=str(data_dir / "none.toml"))
-    command = [sys.executable, "-c", "from rag.cli import main; main()", *args]
+    command = [sys.executable, "-c", "from cli.app import main; main()", *args]
     return subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
 
 
@@ -54,7 +54,7 @@ def test_missing_path_exits_1_with_a_message(tmp_path):
 def test_bad_setting_names_the_variable(tmp_path):
     env_dir = tmp_path / "data"
     result = subprocess.run(
-        [sys.executable, "-c", "from rag.cli import main; main()", "collections"],
+        [sys.executable, "-c", "from cli.app import main; main()", "collections"],
         env={**{k: v for k, v in os.environ.items() if not k.startswith("VERIRAG_")},
              "VERIRAG_DATA_DIR": str(env_dir), "VERIRAG_CHUNK_TOKENS": "lots"},
         capture_output=True, text=True, timeout=120,

@@ -102,7 +102,7 @@ def test_follow_up_turns_never_send_reasoning_back(deepseek, embedder):
 
 
 def test_ask_json_has_the_documented_fields(deepseek, monkeypatch):
-    from rag.ask_cli import register
+    from cli.ask import register
 
     server, settings = deepseek
     monkeypatch.setenv("VERIRAG_DATA_DIR", str(settings.data_dir))
@@ -123,7 +123,7 @@ def test_ask_json_has_the_documented_fields(deepseek, monkeypatch):
 
 
 def test_ask_names_the_key_variable_when_the_key_is_wrong(deepseek, monkeypatch):
-    from rag.ask_cli import register
+    from cli.ask import register
 
     server, settings = deepseek
     monkeypatch.setenv("DEEPSEEK_API_KEY", "sk-wrong")

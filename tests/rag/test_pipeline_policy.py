@@ -116,7 +116,7 @@ def test_a_bad_policy_fails_before_the_model_is_called(server, data_dir):
 
 
 def invoke_ask(server, data_dir, monkeypatch, *args):
-    from rag.ask_cli import register
+    from cli.ask import register
 
     monkeypatch.setenv("VERIRAG_DATA_DIR", str(data_dir))
     monkeypatch.setenv("VERIRAG_DEFAULT_MODEL", "deepseek-v4-flash")

@@ -828,7 +828,7 @@ def cli_app(tmp_path, monkeypatch):
     import typer
     from typer.testing import CliRunner
 
-    from rag.search_cli import register
+    from cli.search import register
 
     monkeypatch.setenv("VERIRAG_DATA_DIR", str(tmp_path / "data"))
     app = typer.Typer()
@@ -853,7 +853,7 @@ def cli(cli_app, points, embedder):
 
 
 def test_search_cli_prints_ranked_passages(cli):
-    from rag.search_cli import SNIPPET_CHARS
+    from cli.search import SNIPPET_CHARS
 
     result = cli(FOG, "--collection", COLLECTION, "--top-k", "2")
     assert result.exit_code == 0, result.output
@@ -934,7 +934,7 @@ def test_a_filter_on_a_field_no_chunk_has_lists_the_fields(cli):
 
 
 def test_parse_filter():
-    from rag.search_cli import parse_filter
+    from rag.store.base import parse_filter
 
     assert parse_filter("page=3") == FieldFilter("page", 3)
     assert parse_filter("lang=en") == FieldFilter("lang", "en")

@@ -1,5 +1,5 @@
 """`verirag verify`: options or the /v1/verify body as JSON in, ask's table or the verdict JSON out, and exit
-codes a script can branch on; and the input rules it shares with the API (``rag.verify_cli.verify_input``)."""
+codes a script can branch on; and the input rules it shares with the API (``rag.verify.given.verify_input``)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from rag import verify_cli
-from rag.verify_cli import InputError, verify_input
+from cli import verify as verify_cli
+from rag.verify.given import InputError, verify_input
 
 from tests.support.verify_cases import CONTRADICTED, LOG, MISCITED_BY_MODEL, QUESTION, RUNBOOK, SUPPORTED
 
@@ -117,12 +117,11 @@ def test_bad_usage_exits_2(run, tmp_path):
 
 
 def test_verify_is_a_verirag_command(monkeypatch):
-    import rag.cli
+    import cli.app
 
     app = typer.Typer()
-    monkeypatch.setattr(rag.cli, "app", app)
-    monkeypatch.setattr(rag.cli, "entry_points", lambda group: [])
-    rag.cli._register_plugins()
+    monkeypatch.setattr(cli.app, "app", app)
+    cli.app._register_plugins()
     assert "verify" in {command.name for command in app.registered_commands}
 
 

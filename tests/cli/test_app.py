@@ -8,7 +8,7 @@ import sys
 from importlib.metadata import version
 
 
-def run(*args: str, code: str = "from rag.cli import main; main()") -> subprocess.CompletedProcess:
+def run(*args: str, code: str = "from cli.app import main; main()") -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VERIRAG_")}
     return subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, timeout=120)
 
@@ -21,7 +21,7 @@ def test_version_and_short_help():
 
 
 def test_registering_every_command_imports_no_model_client_parser_or_llama_index():
-    probe = ("import sys; from rag.cli import _register_plugins; _register_plugins(); "
+    probe = ("import sys; from cli.app import _register_plugins; _register_plugins(); "
              "print(sorted(m for m in ('llama_index.core', 'openai', 'unstructured', 'torch', 'llama_cpp') "
              "if m in sys.modules))")
     result = run(code=probe)

@@ -9,32 +9,16 @@ import typer
 
 from rag.embedding import EmbeddingModelError, embedder_for
 from rag.rerank import RerankerError
-from rag.retrieval import FUSIONS, retriever_for
+from rag.retrieval import FUSIONS, passage_json, ranked_score, retriever_for
 from rag.store import FieldFilter, StoreError, open_store
-from rag.store.base import check_filter_key, payload_key, public_filter_key
-from rag.types import Passage
+from rag.store.base import parse_filter, payload_key, public_filter_key
 
 SNIPPET_CHARS = 160
 
 
-def parse_filter(text: str) -> FieldFilter:
-    """``KEY=VALUE`` → FieldFilter; all-digit values are integers (``page=3``: pages contains 3)."""
-    key, sep, value = text.partition("=")
-    key = key.strip()
-    if not sep or not key or value == "":
-        raise ValueError(
-            f"invalid filter {text!r}: use KEY=VALUE, e.g. --filter doc_id=abc --filter page=3 --filter lang=en"
-        )
-    try:
-        check_filter_key(key)
-    except ValueError as error:
-        raise ValueError(f"invalid filter {text!r}: {error}") from None
-    return FieldFilter(key, int(value) if value.isdigit() else value)
-
-
 def filters_or_fail(texts: List[str]) -> list[FieldFilter]:
     """--filter values parsed, or the command ends with the parse error (bad usage: exit 2)."""
-    from rag.cli import usage_error
+    from cli.common import usage_error
 
     try:
         return [parse_filter(text) for text in texts]
@@ -46,7 +30,7 @@ def filters_or_fail(texts: List[str]) -> list[FieldFilter]:
 def check_filter_fields(store, filters: list[FieldFilter]) -> None:
     """A filter on a field no stored chunk has matches nothing, silently: end the command naming the
     fields this collection can be filtered on instead (bad usage: exit 2)."""
-    from rag.cli import did_you_mean, usage_error
+    from cli.common import did_you_mean, usage_error
 
     fields = store.filter_fields()
     for condition in filters:
@@ -59,7 +43,7 @@ def check_filter_fields(store, filters: list[FieldFilter]) -> None:
 
 def open_collection_or_fail(settings, collection: Optional[str]):
     """The named (or default) collection, opened for reading, or the command ends with why not."""
-    from rag.cli import did_you_mean, fail
+    from cli.common import did_you_mean, fail
     from rag.store import StoreMissingError, list_collections
 
     name = collection or settings.default_collection
@@ -77,15 +61,6 @@ def open_collection_or_fail(settings, collection: Optional[str]):
         raise  # unreachable: fail exits
 
 
-def passage_json(rank: int, passage: Passage) -> dict:
-    return {"rank": rank, **passage.to_dict(), "score": _score(passage)}
-
-
-def _score(passage: Passage) -> float:
-    """The score the order follows: the reranker's when it ran, the fused one otherwise."""
-    return passage.scores.get("rerank", passage.scores.get("fused", 0.0))
-
-
 def _snippet(text: str) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= SNIPPET_CHARS else flat[: SNIPPET_CHARS - 1].rstrip() + "…"
@@ -101,8 +76,7 @@ def search_command(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
 ) -> None:
     """Retrieve passages for a question: hybrid dense + BM25 query, rerank, neighbour expansion."""
-    # Imported here, not at the top: rag.cli may import this module to register the command.
-    from rag.cli import fail, load_settings, usage_error
+    from cli.common import fail, load_settings, usage_error
 
     settings = load_settings()
     parsed = filters_or_fail(filters)
@@ -136,7 +110,7 @@ def search_command(
         return
     for rank, passage in enumerate(passages, 1):
         page = f"p.{passage.page}" if passage.page is not None else "p.-"
-        typer.echo(f"{rank:>2}. {passage.doc_id}  {passage.source}  {page}  score={_score(passage):.4f}")
+        typer.echo(f"{rank:>2}. {passage.doc_id}  {passage.source}  {page}  score={ranked_score(passage):.4f}")
         typer.echo(f"    {_snippet(passage.text)}")
 
 

@@ -30,12 +30,12 @@ def ask_command(
     """Answer a question from a collection, citing the sources [S#], and check the answer claim by claim."""
     # Imported here, not at the top: `verirag --help` and the other commands need none of the model clients.
     from rag.backends import ModelError
-    from rag.cli import fail, load_settings, usage_error
+    from cli.common import fail, load_settings, usage_error
     from rag.embedding import EmbeddingModelError
     from rag.pipeline import AnswerRequest, pipeline_for
     from rag.profiles import ProfileError, resolve_profile
     from rag.prompts import PromptTooLongError
-    from rag.search_cli import check_filter_fields, filters_or_fail, open_collection_or_fail
+    from cli.search import check_filter_fields, filters_or_fail, open_collection_or_fail
     from rag.verify.policy import check_policy
     from rag.store import StoreError
     from rag.verify.entailment import EntailmentModelError

@@ -1,5 +1,7 @@
-"""The `verirag` command. Packages built on rag add their commands through the
-``verirag.commands`` entry-point group (see pyproject.toml), so rag never imports them."""
+"""The `verirag` command: the Typer app, ``verirag collections``, and every other command found through
+the ``verirag.commands`` entry-point group (pyproject.toml) — search, ask and verify from this package,
+ingest, serve and eval from theirs — so no library package imports the CLI, and `verirag --help` loads
+no command's heavy modules."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from importlib.metadata import entry_points
 
 import typer
 
-from rag.settings import Settings
+from cli.common import fail, load_settings
 from rag.store import StoreError, list_collections
 
 app = typer.Typer(
@@ -42,39 +44,6 @@ def _main_options(
     """Retrieval-augmented answers you can check: ingest documents, ask, verify, evaluate."""
 
 
-def load_settings() -> Settings:
-    """Settings errors (a bad VERIRAG_* value or verirag.toml) end the command with their message."""
-    from pydantic import ValidationError
-
-    try:
-        return Settings()
-    except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in error.errors()
-        )
-        fail(f"invalid configuration: {problems}")
-        raise  # unreachable: fail exits
-
-
-def fail(message: str, code: int = 1) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def usage_error(message: str, option: str | None = None) -> None:
-    """Bad command-line usage (an option's value, an unknown name): exit 2 with the usage line, before
-    anything slow is loaded. ``option`` ("--fusion") is named in the message."""
-    raise typer.BadParameter(message, param_hint=f"'{option}'" if option else None)
-
-
-def did_you_mean(name: str, known: list[str]) -> str:
-    """' (did you mean 'x'?)' when ``name`` looks like a misspelling of one of ``known``, else ''."""
-    import difflib
-
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
 @app.command("collections")
 def collections_command(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
@@ -98,11 +67,6 @@ def collections_command(
 
 
 def _register_plugins() -> None:
-    from rag import ask_cli, search_cli, verify_cli
-
-    search_cli.register(app)
-    ask_cli.register(app)
-    verify_cli.register(app)
     for entry in sorted(entry_points(group="verirag.commands"), key=lambda e: e.name):
         entry.load()(app)
 
