@@ -46,7 +46,7 @@ from bench.common import machine_info  # noqa: E402
 from rag.profiles import resolve_profile  # noqa: E402
 from rag.prompts import Prompt, build_prompt, passage_key, prefix_reuse, serialize_messages  # noqa: E402
 from rag.settings import Settings  # noqa: E402
-from rag.tokens import tiktoken_counter, token_counter  # noqa: E402
+from rag.prompt_tokens import tiktoken_counter, token_counter  # noqa: E402
 from rag.types import Passage  # noqa: E402
 
 QUESTIONS = [

@@ -114,7 +114,8 @@ def render_summary(outcome) -> str:
 def compare_command(
     run_a: Path = typer.Argument(..., help="The baseline run: its folder or results.json."),
     run_b: Path = typer.Argument(..., help="The new run: its folder or results.json."),
-    fail_if: Optional[Path] = typer.Option(None, "--fail-if", help="TOML thresholds ([fail_if] table); exit 1 when one is crossed."),
+    # "\\[" keeps rich markup from reading "[fail_if]" as a style tag and dropping it from the help
+    fail_if: Optional[Path] = typer.Option(None, "--fail-if", help="TOML thresholds (a \\[fail_if] table); exit 1 when one is crossed."),
     resamples: int = typer.Option(2000, "--resamples", min=100, max=100_000, help="Bootstrap resamples."),
     seed: int = typer.Option(0, "--seed", help="Bootstrap seed (the same seed gives the same intervals)."),
 ) -> None:

@@ -8,7 +8,7 @@ Layout (``build_prompt``)::
     user:      the question, last
 
 * **Budget.** Everything must fit in ``context_window − max_output_tokens − margin`` as counted by
-  ``rag.tokens.count_messages`` with the profile's counter (the margin absorbs tokenizer mismatch:
+  ``rag.prompt_tokens.count_messages`` with the profile's counter (the margin absorbs tokenizer mismatch:
   2 % of that room, at least 64 tokens), and in ``profile.max_prompt_tokens`` when the profile sets one
   (a small CPU model's speed, not its window, limits what it should read: fewer, tighter passages).
   The instructions and the question are fixed costs; if they
@@ -47,7 +47,7 @@ from rag.reasoning import (
     THINK_CLOSE,
     normalise_message,
 )
-from rag.tokens import MESSAGE_OVERHEAD, count_messages, message_text, token_counter
+from rag.prompt_tokens import MESSAGE_OVERHEAD, count_messages, message_text, token_counter
 from rag.types import Passage
 
 ABSTAIN_PHRASE = "The sources do not contain the answer."

@@ -27,3 +27,8 @@ def test_registering_every_command_imports_no_model_client_parser_or_llama_index
     result = run(code=probe)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_help_texts_keep_their_bracketed_words():
+    result = run("eval", "compare", "--help")
+    assert result.returncode == 0 and "[fail_if]" in result.stdout

@@ -21,7 +21,7 @@ from rag.profiles import (
     resolve_profile,
 )
 from rag.settings import Settings
-from rag.tokens import (
+from rag.prompt_tokens import (
     TokenizerUnavailable,
     count_messages,
     counter_is_exact,

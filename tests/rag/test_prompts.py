@@ -24,7 +24,7 @@ from rag.prompts import (
 )
 from rag.reasoning import ANSWER_CLOSE, ANSWER_OPEN, REASONING_CLOSE, REASONING_OPEN, THINK_OPEN
 from rag.settings import Settings
-from rag.tokens import count_messages, token_counter
+from rag.prompt_tokens import count_messages, token_counter
 from rag.types import Passage
 
 WORDS = ("turbine spillway gate siren overspeed bearing alarm escalation rota allowance warranty "

@@ -1,4 +1,4 @@
-"""Token counting per model profile, for prompt budgets. Never touches the network.
+"""Prompt token counting per model profile, for prompt budgets. Never touches the network.
 
 ``token_counter(profile)`` returns a ``Callable[[str], int]``, cached per (tokenizer, GGUF file, factor):
 
