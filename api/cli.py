@@ -43,6 +43,7 @@ def serve_command(
     from api.app import create_app
     from api.logs import configure_json_logging
     from api.state import key_store_for
+    from rag.store.lock import announce_server
 
     settings = load_settings()
     api_settings = _api_settings(host=host, port=port, open=open_access)
@@ -68,6 +69,9 @@ def serve_command(
             "create keys with `verirag keys create` to require them", err=True,
         )  # fmt: skip
     configure_json_logging(log_level)
+    # A command refused by a collection's lock is told to read through this server instead.
+    shown_host = "127.0.0.1" if api_settings.host in ("0.0.0.0", "::") else api_settings.host
+    announce_server(f"http://{shown_host}:{api_settings.port}")
     app = create_app(settings, api_settings)
     uvicorn.run(app, host=api_settings.host, port=api_settings.port, log_config=None, access_log=False,
                 log_level=log_level)

@@ -16,6 +16,16 @@ from pathlib import Path
 
 from rag.store.base import StoreLockedError
 
+# The HTTP address this process serves its collections at (set by `verirag serve`), written into each
+# lock it takes, so that a command refused by the lock can say where to ask instead.
+_serving_url: str | None = None
+
+
+def announce_server(url: str | None) -> None:
+    """Record that this process serves its collections at ``url`` (None: it does not)."""
+    global _serving_url
+    _serving_url = url
+
 
 class DirectoryLock:
     def __init__(self, directory: Path, what: str):
@@ -30,18 +40,21 @@ class DirectoryLock:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.seek(0)
-            holder = _describe_holder(handle.read())
+            record = handle.read()
+            holder = _describe_holder(record)
             handle.close()
             raise StoreLockedError(
                 f"{self.what} at {self.path.parent} is in use by {holder}. Only one process may "
                 "open an embedded collection: wait for it to finish or stop it, or run verirag "
                 "against a Qdrant server (VERIRAG_QDRANT_URL) to share a collection."
+                + _served_at(record)
             ) from None
         handle.seek(0)
         handle.truncate()
-        handle.write(
-            json.dumps({"pid": os.getpid(), "command": " ".join(sys.argv), "since": time.time()})
-        )
+        record = {"pid": os.getpid(), "command": " ".join(sys.argv), "since": time.time()}
+        if _serving_url:
+            record["url"] = _serving_url
+        handle.write(json.dumps(record))
         handle.flush()
         self._handle = handle
 
@@ -59,3 +72,15 @@ def _describe_holder(record: str) -> str:
         return f"process {holder['pid']} ({holder['command']!r}, since {since})"
     except (ValueError, KeyError, TypeError):
         return "another process"
+
+
+def _served_at(record: str) -> str:
+    """Where the holder serves the collection over HTTP, when it is a `verirag serve`."""
+    try:
+        url = json.loads(record).get("url")
+    except (ValueError, AttributeError):
+        return ""
+    if not url:
+        return ""
+    return (f" That process serves it over HTTP at {url}: read through it instead "
+            f"(GET {url}/v1/collections, POST {url}/v1/retrieve, POST {url}/v1/query).")

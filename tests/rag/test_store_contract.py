@@ -791,6 +791,25 @@ def test_embedded_second_opener_in_the_same_process_is_locked_out(store_dir):
         assert again.count() == 2
 
 
+def test_a_collection_held_by_a_server_says_where_to_read_it_instead(store_dir):
+    from rag.store import lock
+
+    root = store_dir / "collections"
+    lock.announce_server("http://127.0.0.1:8765")  # what `verirag serve` records before opening
+    try:
+        with EdgeStore(root, COLLECTION, dimension=DIM):
+            with pytest.raises(StoreLockedError) as refused:
+                EdgeStore(root, COLLECTION)
+    finally:
+        lock.announce_server(None)
+    assert "serves it over HTTP at http://127.0.0.1:8765" in str(refused.value)
+    assert "POST http://127.0.0.1:8765/v1/retrieve" in str(refused.value)
+    with EdgeStore(root, COLLECTION):  # a holder that serves nothing records no address
+        with pytest.raises(StoreLockedError) as plain:
+            EdgeStore(root, COLLECTION)
+    assert "HTTP" not in str(plain.value)
+
+
 def test_embedded_other_collections_are_not_locked(store_dir):
     root = store_dir / "collections"
     with EdgeStore(root, "one", dimension=DIM), EdgeStore(root, "two", dimension=DIM) as two:
