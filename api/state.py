@@ -20,7 +20,7 @@ from api.audit import AuditLog
 from api.batching import BatchingQueryEmbedder
 from api.config import ApiSettings, is_loopback
 from api.files import private_dir
-from api.jobs.store import JobStore
+from api.jobs.table import JobTable
 from api.jobs.uploads import remove_orphans
 from api.jobs.worker import IngestWorker
 from api.keys import KeyStore
@@ -48,7 +48,7 @@ class AppState:
         self.uploads_dir = root / "uploads"
         private_dir(self.uploads_dir)  # uploaded documents: readable by the server's user only
         self.keys = key_store_for(settings)
-        self.jobs = JobStore(root / "jobs.sqlite3")
+        self.jobs = JobTable(root / "jobs.sqlite3")
         self.audit = AuditLog(root / "audit.jsonl", include_reasoning=api_settings.audit_reasoning)
         self.metrics = Metrics()
         self.limiter = TokenBucketLimiter(api_settings.rate_limit_per_minute, api_settings.rate_limit_burst)

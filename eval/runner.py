@@ -44,7 +44,7 @@ from rag.settings import Settings
 from eval.corpus import CollectionState, choose_relevance, collection_name, prepare_collection, slug
 from eval.dataset import Dataset, DatasetError
 from eval.itemlog import ItemLog
-from eval.items import (
+from eval.item_evaluation import (
     QuestionSettings,
     RecordingRetriever,
     evaluate_labelled,

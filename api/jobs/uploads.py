@@ -26,7 +26,7 @@ from ingest.archive_limits import ArchiveLimits
 
 from api.files import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE
 from api.jobs.sniff import sniff_file
-from api.jobs.store import JobFileRecord
+from api.jobs.table import JobFileRecord
 
 log = logging.getLogger("api.jobs")
 COPY_BLOCK = 1 << 20

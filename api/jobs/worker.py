@@ -18,7 +18,7 @@ from ingest.job import IngestJob, IngestOptions
 from rag.settings import Settings
 from rag.store import StoreError, VectorStore
 
-from api.jobs.store import JobRecord, JobStore
+from api.jobs.table import JobRecord, JobTable
 from api.registry import CollectionRegistry
 
 log = logging.getLogger("api.jobs")
@@ -48,7 +48,7 @@ class _SharedStoreIngestJob(IngestJob):
 
 
 class IngestWorker:
-    def __init__(self, jobs: JobStore, registry: CollectionRegistry, settings: Settings, embedder,
+    def __init__(self, jobs: JobTable, registry: CollectionRegistry, settings: Settings, embedder,
                  uploads_dir: Path, metrics=None):
         self.jobs = jobs
         self.registry = registry

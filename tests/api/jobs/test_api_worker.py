@@ -1,4 +1,4 @@
-"""Ingest jobs survive the process (api.jobs.worker, api.jobs.store): a job interrupted by a crash or a
+"""Ingest jobs survive the process (api.jobs.worker, api.jobs.table): a job interrupted by a crash or a
 shutdown is resumed by the next start, or failed with a note once it was interrupted too often."""
 
 from __future__ import annotations

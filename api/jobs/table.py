@@ -2,7 +2,7 @@
 
 A job is ``queued`` → ``running`` → ``succeeded`` | ``failed``. Every file's outcome is written as
 soon as it is known, so a job interrupted by a crash or a restart keeps what it finished; at the
-next start :meth:`JobStore.recover_interrupted` puts it back in the queue (ingestion is idempotent:
+next start :meth:`JobTable.recover_interrupted` puts it back in the queue (ingestion is idempotent:
 the files already done are skipped, a half-written one is rewritten) or, after too many attempts,
 fails it with a note saying so.
 """
@@ -104,7 +104,7 @@ class JobRecord:
         }  # fmt: skip
 
 
-class JobStore:
+class JobTable:
     def __init__(self, path: Path):
         private_dir(path.parent)
         private_file(path)  # job records name uploaded files and collections: the server's user only
