@@ -11,6 +11,10 @@ not "supported"; its AUROC score is ``1 - verdict.score``. Configurations:
   exact+semantic the two previous cheap layers together (LLM judge off)
   entailment     the entailment model alone (similarity only picks the spans it reads)
   exact+entailment  the default verifier without an LLM: exact checks, then the entailment model
+  exact+entailment, wider reading   the default, each claim also reading 2 distinctive sentences of a long
+                 passage (``AnswerVerifier(extra_sentences=2)``, rag.verify.reading)
+  exact+entailment, missing items to the model   the default, a name, code or number in no source (with no
+                 rival value there) left to the model (``AnswerVerifier(missing_decides=False)``)
   llm            the LLM judge alone, on every claim (mode ``always``, no cheap layer)
   combined       exact, entailment and the LLM judge where they are undecided (mode ``uncertain``)
   length         baseline: word count, > 5 words flagged (eval.detection)
@@ -21,7 +25,9 @@ seed ``--seed``), where every other configuration is reported again for a paired
 judge's replies are cached by prompt, so ``combined`` reuses the ``llm`` run's calls where the prompt is
 the same (a single-claim answer). Latency: wall time of ``verify`` per answer with the LLM judge off
 (``exact+entailment``, the default), p50 / p95, in a pass of its own with a fresh verifier (each answer is new to the
-embedding cache, as in service), plus the p50 of the same configuration in the quality pass.
+embedding cache, as in service), plus the p50 of the same configuration in the quality pass; and what the
+entailment model read in that pass: pairs, model calls and model tokens per answer (tokens as the model's
+tokenizer counts them, padding of each call included; counted after each answer's timing).
 
     .venv/bin/python bench/verifier_quality.py --limit 200 --llm-sample 0           # quick check
     .venv/bin/python bench/verifier_quality.py --out bench/results/verifier.json \\
@@ -55,6 +61,15 @@ CHEAP = {
     "exact+entailment": ("exact", "entailment", "semantic"),  # the default, LLM judge off
 }
 DEFAULT = "exact+entailment"
+# The default layers read another way: measured beside the default in every run (docs/verifier.md).
+WIDER = "exact+entailment, wider reading"
+MISSING_TO_MODEL = "exact+entailment, missing items to the model"
+
+
+def variants() -> dict[str, dict]:
+    from rag.verify.reading import WIDER_READING
+
+    return {WIDER: {"extra_sentences": WIDER_READING}, MISSING_TO_MODEL: {"missing_decides": False}}
 
 
 def load(path: Path, limit: int | None) -> list[dict]:
@@ -90,6 +105,37 @@ class CachedJudgeBackend:
         return self.replies[key]
 
 
+class CountingModel:
+    """Wraps the entailment model and keeps the pairs of each call, to count what an answer costs it."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.name = inner.name
+        self.decision = inner.decision
+        self.max_length = getattr(inner, "max_length", 256)
+        self.calls: list[list[tuple[str, str]]] = []
+
+    def probabilities(self, pairs):
+        self.calls.append(list(pairs))
+        return self.inner.probabilities(pairs)
+
+    def take(self) -> dict:
+        """The pairs, calls and padded tokens since the last ``take``."""
+        calls, self.calls = self.calls, []
+        count = getattr(self.inner, "token_count", None)
+        tokens = 0
+        for call in calls:
+            if count is not None and call:
+                width = max(min(self.max_length, count(premise) + count(claim) + 3) for premise, claim in call)
+                tokens += width * len(call)
+        return {"pairs": sum(map(len, calls)), "calls": len(calls), "tokens": tokens}
+
+
+def _spread(values: list[float]) -> dict:
+    return {"mean": statistics.fmean(values), "p50": statistics.median(values), "p95": percentile(values, 0.95),
+            "max": max(values)} if values else {}
+
+
 def subsample_indexes(rows, args) -> list[int]:
     rng = random.Random(args.seed)
     return sorted(rng.sample(range(len(rows)), min(args.llm_sample, len(rows))))
@@ -111,7 +157,8 @@ def run_verifiers(verifiers: dict, rows, progress: str) -> tuple[dict[str, list[
     return verdicts, seconds
 
 
-def run_verifier(verifier, rows, progress: str) -> tuple[list[dict], list[float]]:
+def run_verifier(verifier, rows, progress: str, after=None) -> tuple[list[dict], list[float]]:
+    """Verdicts and seconds per answer; ``after()`` runs after each answer's timing."""
     from tqdm import tqdm
 
     out, seconds = [], []
@@ -120,6 +167,8 @@ def run_verifier(verifier, rows, progress: str) -> tuple[list[dict], list[float]
         started = time.perf_counter()
         verdict = verifier.verify(question, passages, generation, require_citations=False)
         seconds.append(time.perf_counter() - started)
+        if after is not None:
+            after()
         out.append({"label": verdict.label, "score": verdict.score,
                     "judges": [c.judge for c in verdict.claims if c.origin == "answer"]})
     return out, seconds
@@ -163,6 +212,8 @@ def measure_set(name: str, rows: list[dict], args, embedder, settings) -> dict:
     # All cheap configurations answer each item in turn, so the semantic ones share its embeddings.
     verifiers = {config: AnswerVerifier(settings, embedder, judge_mode="off", layers=layers)
                  for config, layers in CHEAP.items()}  # fmt: skip
+    verifiers |= {config: AnswerVerifier(settings, embedder, judge_mode="off", layers=CHEAP[DEFAULT], **options)
+                  for config, options in variants().items()}  # fmt: skip
     verdicts_by_config, seconds_by_config = run_verifiers(verifiers, rows_for_cheap, f"{name} cheap layers")
     seconds_cheap = seconds_by_config[DEFAULT]
     for config, verdicts in verdicts_by_config.items():
@@ -172,11 +223,16 @@ def measure_set(name: str, rows: list[dict], args, embedder, settings) -> dict:
         verdicts_by_config = {c: dict(zip(subsample_indexes(rows, args), v)) for c, v in verdicts_by_config.items()}
     # Latency: a fresh verifier (empty embedding cache), every answer once.
     verifier = AnswerVerifier(settings, embedder, judge_mode="off", layers=CHEAP[DEFAULT])
+    counting = verifier.entailment = CountingModel(verifier.entailment) if verifier.entailment is not None else None
     sample = rows[: args.latency_items]
-    _, seconds = run_verifier(verifier, sample, f"{name} latency")
+    read: list[dict] = []
+    _, seconds = run_verifier(verifier, sample, f"{name} latency",
+                              after=(lambda: read.append(counting.take())) if counting else None)
     result["latency_ms"] = {"config": DEFAULT, "items": len(sample), "p50": 1000 * statistics.median(seconds),
                             "p95": 1000 * percentile(seconds, 0.95), "mean": 1000 * statistics.fmean(seconds),
                             "quality_pass_p50": 1000 * statistics.median(seconds_cheap)}  # fmt: skip
+    if read:
+        result["entailment_reads"] = {key: _spread([r[key] for r in read]) for key in ("pairs", "calls", "tokens")}
     if args.llm_sample:
         result["subsample"] = measure_llm(name, rows, args, embedder, settings, verdicts_by_config)
     return result
@@ -202,7 +258,7 @@ def measure_llm(name, rows, args, embedder, settings, verdicts_by_config) -> dic
             verdicts, _ = run_verifier(verifier, chosen, f"{name} {config}")
             out[config] = metrics_for(chosen, verdicts)
             out[config]["decided_by"] = _count([j for v in verdicts for j in v["judges"]])
-        for config in CHEAP:
+        for config in verdicts_by_config:
             out[config] = metrics_for(chosen, [verdicts_by_config[config][i] for i in indexes])
         out.update(baselines(chosen))
         out["judge_calls"] = cached.calls
@@ -229,6 +285,11 @@ def render(result: dict) -> str:
         lines += [f"Non-LLM layers per answer ({lat.get('config', 'exact+semantic')}, {lat['items']} answers): "
                   f"p50 {lat['p50']:.1f} ms, p95 {lat['p95']:.1f} ms (quality pass p50 "
                   f"{lat.get('quality_pass_p50', lat.get('cached_p50', 0)):.1f} ms).", ""]
+        reads = data.get("entailment_reads")
+        if reads:
+            lines += ["Read by the entailment model per answer in that pass: " + "; ".join(
+                f"{what} mean {reads[what]['mean']:.2f}, p50 {reads[what]['p50']:g}, p95 {reads[what]['p95']:g}, "
+                f"max {reads[what]['max']:g}" for what in ("pairs", "calls", "tokens")) + ".", ""]
         sub = data.get("subsample") or {}
         if sub:
             lines += [f"### {name} — random subsample of {sub['n']} (seed {sub['indexes_seed']}), LLM judge "

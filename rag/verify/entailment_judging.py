@@ -21,6 +21,9 @@ while this layer is on.
   ``SHORT_ANSWER_WORDS`` words) is read as "question answer", as the model was trained;
 * a claim the exact layer already supports decisively is read once, against the passage that supports
   it (``veto`` pairs), so that the model can overturn it (see below);
+* with ``extra`` (the verifier's ``extra_sentences``, off by default: measured in docs/verifier.md), an
+  answer claim also reads that many distinctive sentences of the passages it reads as spans
+  (``rag.verify.reading``), after every claim's own pairs, within ``EXTRA_TOKENS_PER_ANSWER``;
 * at most ``MAX_PAIRS_PER_CLAIM`` pairs per answer claim (duplicates removed) and
   ``TRACE_PAIRS_PER_CLAIM`` per trace claim (its named source's best span, else the best span), and
   ``MAX_PAIRS_PER_ANSWER`` per answer, answer claims first, then the trace in order; a claim left
@@ -55,8 +58,14 @@ P(contradicted); unsupported: 1 − P(supported)); the probabilities shown are t
 decision rests on, and its span is the evidence.
 
 **With the exact layer** (``judge_with_entailment``): a decisive exact contradiction or missing item
-(a number, a date, a name in no source) decides first, unread by the model. A decisive exact *support*
-stands unless the model reads that passage as contradicting the claim confidently (P(contradicted) ≥
+(a number, a date, a name in no source; names spelt otherwise count as present: ``rag.verify.spelling``)
+decides first, unread by the model. With ``missing_decides=False`` (an option of the verifier, off: the
+shipped model reads invented names as supported, docs/verifier.md) a missing item decides only when it is
+a quote, or a number, date or code that the passage gives another value of (``ExactResult.decisive``); a
+name, a code or a number with no rival there may be a synonym or a spelling ("Galliformes" for "birds"),
+so the model reads the claim, and the missing item stands unless the model reads the claim as
+contradicted, or as supported with P(supported) ≥ ``EXACT_VETO`` (``_missing_or_outweighed``).
+A decisive exact *support* stands unless the model reads that passage as contradicting the claim confidently (P(contradicted) ≥
 ``EXACT_VETO`` (0.8) and its threshold, and above P(supported) in that pair): then the claim is contradicted, judge ``entailment``, with the
 exact finding in the notes — every number and name can be present while the relation between them is
 reversed ("X raises Y" against "X lowers Y"). A word-for-word match (exact confidence 0.95) always
@@ -79,14 +88,19 @@ import numpy as np
 from rag.types import Passage
 from rag.verify.entailment import Decision, EntailmentModel
 from rag.verify.evidence import Candidate, Found, Span, term_overlap
-from rag.verify.exact import VERBATIM_REASON
+from rag.verify.exact import VERBATIM_REASON, ExactResult
 from rag.verify.judging import NO_PASSAGE, Judgement, exact_results
+from rag.verify.reading import distinctive_sentences
 
 TOP_SPANS = 2  # best spans over all passages, per claim
 CITED_SPANS = 2  # cited passages read per claim (their best span, or the whole passage)
 MAX_PAIRS_PER_CLAIM = 5  # 2 cited + 2 top + 1 joint at most; 1–3 in practice (duplicates removed)
 TRACE_PAIRS_PER_CLAIM = 1
 MAX_PAIRS_PER_ANSWER = 32
+# Distinctive sentences (rag.verify.reading), when asked for, are read after every claim's own pairs, round
+# by round over the claims, while they add at most this many tokens (estimated) to the answer's pairs: 1.5
+# full inputs of the shipped model, so that they at most double what a few-claim answer costs.
+EXTRA_TOKENS_PER_ANSWER = 384
 WHOLE_PASSAGE_TOKENS = 160  # read a passage whole when it and the claim fit in this many tokens (estimated)
 # Spans are ranked by term overlap; a claim is embedded to rank them by similarity too only when that can
 # change what is read and its words find no span well (best overlap below this): a paraphrase.
@@ -105,6 +119,12 @@ class Pair:
     candidate: Candidate  # the span shown as evidence
     premise: str
     hypothesis: str
+    extra: int = 0  # 1, 2 …: a distinctive sentence, read within EXTRA_TOKENS_PER_ANSWER (``extra_first``)
+
+    @property
+    def tokens(self) -> float:
+        """The pair's length in model tokens, estimated from its characters (with [CLS] and two [SEP])."""
+        return (len(self.premise) + len(self.hypothesis)) / CHARS_PER_TOKEN + 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,9 +177,12 @@ def plan_pairs(
     cited: Sequence[str],
     veto: Sequence[Candidate] = (),
     limit: int = MAX_PAIRS_PER_CLAIM,
+    extra: int = 0,
 ) -> list[Pair]:
-    """The pairs to read for one claim (see the module docstring), at most ``limit``. ``veto``: read only
-    these candidates' passages (a claim the exact layer supports). ``terms``: the claim's key terms."""
+    """The pairs to read for one claim (see the module docstring): at most ``limit``, then at most
+    ``extra`` distinctive sentences of the passages read as spans (``Pair.extra`` numbers them; the
+    caller reads them as the answer's budget allows, ``extra_first``). ``veto``: read only these
+    candidates' passages (a claim the exact layer supports), nothing more. ``terms``: the claim's key terms."""
     if veto:
         chosen = list(veto)
     else:
@@ -181,7 +204,34 @@ def plan_pairs(
     if not veto and len(joint) >= 2 and len(pairs) < limit:
         premise = " ".join(c.span.text.strip() for c in joint)
         pairs.append(Pair(index, tuple(c.passage.label for c in joint), joint[0], premise, hypothesis))
-    return pairs[:limit]
+    pairs = pairs[:limit]
+    if veto or extra <= 0:
+        return pairs
+    # The passages read as spans, in the order read, each with the ranges read: one more sentence of
+    # each in turn, best first, until ``extra``.
+    read: dict[str, tuple[Passage, list[tuple[int, int]]]] = {}
+    for pair in pairs:
+        span, passage = pair.candidate.span, pair.candidate.passage
+        if len(pair.labels) == 1 and (span.start, span.end) != (0, len(passage.text)):
+            read.setdefault(passage.label, (passage, []))[1].append((span.start, span.end))
+    more = [distinctive_sentences(passage, terms, ranges, extra) for passage, ranges in read.values()]
+    ordered = [sentences[turn] for turn in range(extra) for sentences in more if turn < len(sentences)]
+    return pairs + [Pair(index, (c.passage.label,), c, c.span.text, hypothesis, n)
+                    for n, c in enumerate(ordered[:extra], start=1)]
+
+
+def extra_first(pairs: Sequence[Pair], read: Sequence[Pair]) -> list[Pair]:
+    """The distinctive-sentence pairs (``Pair.extra``) of ``pairs`` to read beside ``read`` (the claims'
+    own pairs): each claim's first, then each claim's second …, while they stay within
+    ``EXTRA_TOKENS_PER_ANSWER`` estimated tokens and the answer within ``MAX_PAIRS_PER_ANSWER`` pairs."""
+    budget, chosen = EXTRA_TOKENS_PER_ANSWER, []
+    for pair in sorted((p for p in pairs if p.extra), key=lambda p: (p.extra, p.claim)):
+        if len(read) + len(chosen) >= MAX_PAIRS_PER_ANSWER:
+            break
+        if pair.tokens <= budget:
+            chosen.append(pair)
+            budget -= pair.tokens
+    return chosen
 
 
 def _label_order(label: str) -> tuple[int, str]:
@@ -261,12 +311,20 @@ def judge_with_entailment(
     readings: Sequence[Reading],
     decision: Decision,
     joint: bool = False,
+    exact: bool = True,
+    missing_decides: bool = True,
 ) -> Judgement:
-    """Exact checks first, then the entailment model's readings of the passages in scope (those of
-    ``candidates``, one per passage). See the module docstring for the rules."""
+    """Exact checks first (unless ``exact`` is False: the model alone, to measure it), then the
+    entailment model's readings of the passages in scope (those of ``candidates``, one per passage).
+    ``missing_decides=False``: an item in no passage decides only when it is decisive (a quote, a value
+    with a rival); the model may outweigh any other (``_missing_or_outweighed``). See the module
+    docstring for the rules."""
     if not candidates:
         return Judgement("unsupported", "none", 0.9, None, notes=(NO_PASSAGE,))
-    decided, strongest, ruled_out = exact_results(claim, candidates, joint)
+    if exact:
+        decided, strongest, ruled_out = exact_results(claim, candidates, joint, missing_decides)
+    else:
+        decided, strongest, ruled_out = None, None, frozenset()
     if decided is not None and decided.status != "supported":
         return decided
     labels = {c.passage.label for c in candidates}
@@ -274,6 +332,13 @@ def judge_with_entailment(
     if decided is not None:
         return _exact_support_or_veto(decided, scoped, decision)
     exact_notes = (f"{strongest[0].passage.label}: {strongest[1].reason}",) if strongest else ()
+    # Every passage lacks an item of the claim, none decisively (a name, a code, a number without a rival):
+    # the finding stands unless the model outweighs it (``_missing_or_outweighed``).
+    missing = strongest if strongest and strongest[1].status == "unsupported" else None
+    if not scoped and missing:
+        candidate, result = missing
+        return Judgement("unsupported", "exact", result.confidence, candidate,
+                         notes=(*exact_notes, "not read by the entailment model (the answer's pair budget was spent)"))
     if not scoped:
         lean = "supported" if strongest and strongest[1].status == "supported" else "unsupported"
         candidate = strongest[0] if strongest else max(candidates, key=lambda c: (c.rank, c.passage.label))
@@ -281,12 +346,28 @@ def judge_with_entailment(
                          notes=(*exact_notes, "not read by the entailment model (the answer's pair budget was spent)"))
     # A passage the exact checks ruled out (it lacks the claim's number, or conflicts) cannot support it.
     judgement = entailment_judgement(scoped, decision, ruled_out)
+    if missing:
+        return _missing_or_outweighed(missing, judgement, exact_notes)
     return replace(judgement, notes=(*exact_notes, *judgement.notes))
 
 
 # Every checkable item of the claim is in the passage: only a confident contradiction overrides that (a
 # near-even reading of the model is no reason to call a well-aligned, item-for-item match contradicted).
 EXACT_VETO = 0.8
+
+
+def _missing_or_outweighed(missing: tuple[Candidate, ExactResult], judgement: Judgement,
+                           exact_notes: tuple[str, ...]) -> Judgement:
+    """An item of the claim in no passage, not decisively (a name, a code, a number without a rival: it
+    may be a synonym or a spelling): the model decides when it reads the claim as contradicted, or as
+    supported with P(supported) ≥ ``EXACT_VETO`` — the bar it must clear to overturn an exact support;
+    otherwise the exact finding stands (unsupported, judge ``exact``), with the model's reading noted."""
+    if judgement.status == "contradicted" or (judgement.status == "supported" and judgement.confidence >= EXACT_VETO):
+        return replace(judgement, notes=(*exact_notes, *judgement.notes))
+    candidate, result = missing
+    return Judgement("unsupported", "exact", result.confidence, candidate,
+                     notes=(*exact_notes, *judgement.notes, f"the model does not outweigh the missing item "
+                            f"(P(supported) below {EXACT_VETO})"), probabilities=judgement.probabilities)
 
 
 def _exact_support_or_veto(decided: Judgement, scoped: list[Reading], decision: Decision) -> Judgement:

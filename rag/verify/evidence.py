@@ -55,9 +55,14 @@ def passage_spans(text: str) -> tuple[Span, ...]:
     spans += [Span(a[0], b[1], text[a[0] : b[1]], ta | tb) for a, b, ta, tb in zip(sentences, sentences[1:], terms, terms[1:])]
     for start, end in sentences:  # tables and lists read as one long "sentence": their parts count too
         if end - start > LONG_SPAN:
-            parts = _lines(text, start, end) if "\n" in text[start:end] else _word_windows(text, start, end)
+            parts = long_span_parts(text, start, end)
             spans += [Span(a, b, text[a:b], key_terms(cleaned[a:b])) for a, b in parts if (a, b) != (start, end)]
     return tuple(span for span in spans if span.text.strip())
+
+
+def long_span_parts(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """A long "sentence" in readable pieces: its lines (a table, a list), else 30-word windows."""
+    return _lines(text, start, end) if "\n" in text[start:end] else _word_windows(text, start, end)
 
 
 def _lines(text: str, start: int, end: int) -> list[tuple[int, int]]:

@@ -18,7 +18,10 @@ Presence of one item:
   evidence (any unit, a range end, a date's year, a number word).
 * date: an evidence date that agrees on every field the claim gives (``March 2025`` is supported by
   ``2025-03-14``; not the other way round). An ambiguous ``03/04/2024`` matches either reading.
-* time, code (``X200`` ~ ``x-200``), name: present case-insensitively, as whole words.
+* time, code (``X200`` ~ ``x-200``), name: present case-insensitively, as whole words; a name or code
+  not found so may be present as a spelling variant (``rag.verify.spelling``: other separators, Greek
+  letters spelt out, an acronym's words, one letter changed in a long word), which counts as weaker
+  evidence. A name the claim defines in parentheses ("adverse drug events (ADEs)") is not checked.
 * quote: the quoted words appear verbatim modulo white space, case and quote style.
 
 Conflicts, decided against *aligned* evidence sentences (those sharing a key term with the claim):
@@ -45,7 +48,12 @@ Status, first that applies:
 2. ``contradicted``: a value conflict (0.65–0.9, by how well the conflicting sentence aligns; 0.66–0.7
    for a misattributed value), or a polarity conflict when the claim has checkable items (0.55–0.85).
 3. ``unsupported``: an item is missing (0.55 for names only, 0.85 with a quote, else 0.75; +0.05 for
-   several).
+   several). ``decisive`` lists the missing items that settle the claim whatever a model reads: a quote,
+   and a number, date or code the evidence gives *another* value of in an aligned sentence ("1956" where
+   it says "1962"; "X300" where it has "X200"; a bare number, whose kind the regex cannot tell, against
+   a bare number of its kind: a year against a year). Any other missing item — a name, a code, a number
+   the evidence has no rival for — may be a synonym, a spelling or a paraphrase ("Galliformes" for
+   "birds"); ``rag.verify.judging`` can leave such a claim to the entailment model (``missing_decides``).
 4. ``supported``: every item is present, 0.5–0.9 — lexical presence is not entailment, so it grows with
    the number of items and the key-term overlap, and drops for names-only or unit-less matches.
 5. ``undecided`` (0.0): nothing to check; polarity hints are still listed in ``conflicts``.
@@ -62,6 +70,7 @@ from typing import Literal
 from rag.verify.claims import clause_spans, sentence_spans
 from rag.verify.cues import ANTONYM_WORDS, antonym_sides, focus, key_terms, negated
 from rag.verify.items import DateItem, Items, Quantity, clean, extract, normalise, value_key
+from rag.verify.spelling import defined_aliases, variant_in
 
 ExactStatus = Literal["supported", "contradicted", "unsupported", "undecided"]
 _EDGE = ".,;:!?\"' "
@@ -76,6 +85,10 @@ class ExactResult:
     confidence: float = 0.0
     reason: str = ""
     items: list[str] = field(default_factory=list)  # every checkable item the claim has
+    # The missing items that decide the claim whatever a model reads (see the module docstring), and the
+    # rival values that make numbers, dates and codes among them decisive ("claim 1998 vs evidence 2001").
+    decisive: list[str] = field(default_factory=list)
+    rivals: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +217,44 @@ def _value_conflict(q: Quantity, evidence: _Evidence, terms: frozenset[str]) -> 
     return f"claim {claim} vs evidence {shown} for the same {what}", _conflict_confidence(max(r for _, r in aligned))
 
 
+def _year_like(value: float) -> bool:
+    return value.is_integer() and 1000 <= value < 3000
+
+
+def _rival_number(q: Quantity, evidence: _Evidence, terms: frozenset[str]) -> str | None:
+    """A bare number the evidence lacks while an aligned sentence gives another bare number of its kind:
+    a year against a year (written alone or in a date), any other number against another number. A
+    number with a unit or a counted noun has its rivals judged as value conflicts (``_value_conflict``)."""
+    if q.dim:
+        return None
+    year = _year_like(q.raw_lo) and not q.is_range
+    rivals = [e.label for e, _ in evidence.by_dim.get("", ())
+              if _year_like(e.raw_lo) == year and not _close(e.raw_lo, q.raw_lo)
+              and _alignment(terms, evidence, e.start) is not None]  # fmt: skip
+    if year:
+        rivals += [str(o[0]) for d in evidence.items.dates for o in d.options
+                   if o[0] is not None and o[0] != q.raw_lo and _alignment(terms, evidence, d.start) is not None]
+    return f"claim {q.label} vs evidence {', '.join(dict.fromkeys(rivals))}" if rivals else None
+
+
+def _rival_year(d: DateItem, evidence: _Evidence, terms: frozenset[str]) -> str | None:
+    """A dated claim whose year an aligned sentence gives otherwise as a bare year ("in 2019")."""
+    years = {o[0] for o in d.options if o[0] is not None}
+    if not years:
+        return None
+    rivals = [e.label for e, _ in evidence.by_dim.get("", ())
+              if _year_like(e.raw_lo) and e.raw_lo not in years and _alignment(terms, evidence, e.start) is not None]
+    return f"claim date {d.label} vs evidence year {', '.join(dict.fromkeys(rivals))}" if rivals else None
+
+
+def _rival_code(code: str, evidence: _Evidence) -> str | None:
+    """Another code of the same letters in the evidence ("X300" where it has "X200")."""
+    letters = re.sub(r"[^a-z]", "", code.lower())
+    rivals = [other for other in evidence.items.codes
+              if letters and re.sub(r"[^a-z]", "", other.lower()) == letters and other.lower() != code.lower()]
+    return f"claim code {code} vs evidence {', '.join(rivals)}" if rivals else None
+
+
 def _date_present(d: DateItem, evidence: _Evidence) -> bool:
     return any(
         all(c is None or c == e for c, e in zip(option, other))
@@ -297,34 +348,62 @@ def check_exact(claim_text: str, evidence_text: str) -> ExactResult:
     claim, items, terms, clauses = _claim(claim_text)
     labels: list[str] = []
     missing: list[str] = []
+    decisive: list[str] = []  # missing items that settle the claim: quotes, values with a rival
+    rivals: list[str] = []
+    variants: list[str] = []
     value_conflicts: list[tuple[str, float]] = []
     weak = False
 
-    def check(label: str, present: bool, conflict=None) -> None:
+    def check(label: str, present: bool, conflict=None, rival=None, always_decisive: bool = False) -> None:
         labels.append(label)
-        if not present:
-            found = conflict() if conflict else None
-            (value_conflicts.append(found) if found else missing.append(label))
+        if present:
+            return
+        found = conflict() if conflict else None
+        if found:
+            value_conflicts.append(found)
+            return
+        missing.append(label)
+        other = rival() if rival else None
+        if other or always_decisive:
+            decisive.append(label)
+        if other:
+            rivals.append(other)
+
+    def spelt(kind: str, item: str, present: bool) -> bool:
+        """Present as written, else as a spelling variant (noted; weaker evidence)."""
+        if present:
+            return True
+        how = variant_in(item, evidence.text)
+        if how:
+            variants.append(f"{kind} {item} ({how})")
+        return how is not None
 
     for q in items.quantities:
         kind = "number" if not q.dim or q.dim.startswith("noun:") else "quantity"
         presence = _quantity(q, evidence)
         weak |= presence == "weak"
-        check(f"{kind} {q.label}", bool(presence), lambda q=q: _value_conflict(q, evidence, terms))
+        check(f"{kind} {q.label}", bool(presence), lambda q=q: _value_conflict(q, evidence, terms),
+              lambda q=q: _rival_number(q, evidence, terms))
         clause = next((t for s, e, t in clauses if s <= q.start < e), terms)
         if presence == "exact" and (found := _misattributed(q, evidence, _words(clause))):
             value_conflicts.append(found)
     for d in items.dates:
-        check(f"date {d.label}", _date_present(d, evidence), lambda d=d: _date_conflict(d, evidence, terms))
+        check(f"date {d.label}", _date_present(d, evidence), lambda d=d: _date_conflict(d, evidence, terms),
+              lambda d=d: _rival_year(d, evidence, terms))
     for time, _ in items.times:
         present = time in {t for t, _ in evidence.items.times}
         check(f"time {time}", present, lambda time=time: _time_conflict(time, evidence, terms))
+    aliases = defined_aliases(claim)
     for code in items.codes:
-        check(f"code {code}", _has_word(evidence.flat, " ".join(re.findall(r"[a-z]+|\d+", code.lower())), r"[\s._/-]?"))
+        if code in aliases:
+            continue
+        written = _has_word(evidence.flat, " ".join(re.findall(r"[a-z]+|\d+", code.lower())), r"[\s._/-]?")
+        check(f"code {code}", spelt("code", code, written), rival=lambda code=code: _rival_code(code, evidence))
     for quote in items.quotes:
-        check(f"quote '{quote}'", f"{quote}" in evidence.flat)
+        check(f"quote '{quote}'", f"{quote}" in evidence.flat, always_decisive=True)
     for name in items.names:
-        check(f"name {name}", _has_word(evidence.flat, name))
+        if name not in aliases:
+            check(f"name {name}", spelt("name", name, _has_word(evidence.flat, name)))
 
     if _verbatim(clean(claim_text), evidence):
         wordy = len(normalise(claim).split()) >= 4
@@ -350,15 +429,18 @@ def check_exact(claim_text: str, evidence_text: str) -> ExactResult:
         confidence = 0.55 if only_names else (0.85 if quotes else 0.75)
         if len(missing) > 1 and not only_names:
             confidence = min(0.9, confidence + 0.05)
-        return ExactResult("unsupported", missing, [], confidence, "not in the evidence: " + ", ".join(missing), labels)
+        reason = "not in the evidence: " + ", ".join(missing) + "".join(f"; {rival}" for rival in rivals)
+        return ExactResult("unsupported", missing, [], confidence, reason, labels, decisive, rivals)
     if labels:
         best = max((len(terms & s.terms) / len(terms) for s in evidence.sentences), default=0.0) if terms else 0.5
         confidence = 0.6 + 0.05 * min(len(labels), 4) + 0.1 * best
-        if all(label.startswith("name ") for label in labels) or weak:
+        if all(label.startswith("name ") for label in labels) or weak or variants:
             confidence -= 0.1
         reason = f"all {len(labels)} checkable item(s) appear in the evidence: " + ", ".join(labels)
         if weak:
             reason += " (some numbers without their unit)"
+        if variants:
+            reason += " (spelt otherwise: " + ", ".join(variants) + ")"
         return ExactResult("supported", [], [], round(max(0.5, min(0.9, confidence)), 3), reason, labels)
     reason = "no numbers, dates, times, codes, quotes or names to check"
     if polarity:

@@ -11,6 +11,11 @@ Order, first that applies (``layers`` limits which judges may decide, for measur
    the opposite polarity → contradicted; an item of the claim (number, date, quote, name…) is in no passage
    → unsupported. When the claim cites two or more passages (``joint``), they are also read as one text:
    a claim that joins what S2 and S3 say is supported when every item is in one of them.
+   With ``missing_decides=False`` (the verifier's option with the entailment model; off by default, as
+   the shipped model reads invented names as supported: docs/verifier.md), an item in no passage decides
+   only when it is one of the exact result's ``decisive`` items in every passage (a quote; a number, date
+   or code the passage gives another value of): a name, a code or a number without a rival may be a
+   synonym or a spelling ("Galliformes" for "birds"), and the model reads the claim.
 2. semantic: the best span's cosine with the claim ≥ ``SEMANTIC_SUPPORTED`` → supported (unless exact
    leaned against it); < ``SEMANTIC_UNSUPPORTED`` → unsupported.
 3. otherwise undecided, leaning by the weaker exact result and by the similarity around ``SEMANTIC_LEAN``.
@@ -65,7 +70,8 @@ def _ranked(candidates: Sequence[Candidate]) -> list[Candidate]:
 NO_PASSAGE = "no passage to check against"
 
 
-def exact_results(claim: str, candidates: Sequence[Candidate], joint: bool = False) -> tuple[
+def exact_results(claim: str, candidates: Sequence[Candidate], joint: bool = False,
+                  missing_decides: bool = True) -> tuple[
         Judgement | None, tuple[Candidate, ExactResult] | None, frozenset[tuple[str, ...]]]:
     """The exact layer alone: (its decisive judgement or None, the most telling undecisive result, the
     passages ruled out as support).
@@ -75,15 +81,17 @@ def exact_results(claim: str, candidates: Sequence[Candidate], joint: bool = Fal
     Ruled out (by label tuples, the joined passages as one tuple): a passage that gives a conflicting
     value or polarity, or lacks a number, date, time, code or quote of the claim. Lacking only a name
     does not rule a passage out (it may say "we" or "the model"). Similarity or the entailment model
-    never take a ruled-out passage as the support."""
+    never take a ruled-out passage as the support. ``missing_decides=False`` (a judge that reads comes
+    next): a missing item decides, and rules a passage out, only when it is ``decisive`` (see the module
+    docstring)."""
     ranked = _ranked(candidates)
     results = [(candidate, check_exact(claim, candidate.passage.text)) for candidate in ranked]
-    ruled_out = {(c.passage.label,) for c, r in results if _rules_out(r)}
-    decided = _exact_decision(results)
+    ruled_out = {(c.passage.label,) for c, r in results if _rules_out(r, missing_decides)}
+    decided = _exact_decision(results, missing_decides)
     if joint and len(ranked) > 1:
         together = sorted(ranked, key=lambda c: c.passage.label)
         result = check_exact(claim, "\n\n".join(c.passage.text for c in together))
-        if _rules_out(result):
+        if _rules_out(result, missing_decides):
             ruled_out.add(tuple(c.passage.label for c in together))
         if (decided is None or decided.status == "unsupported") and result.status == "supported" \
                 and result.confidence >= EXACT_DECISIVE:
@@ -93,10 +101,12 @@ def exact_results(claim: str, candidates: Sequence[Candidate], joint: bool = Fal
     return decided, (_strongest(results) if decided is None else None), frozenset(ruled_out)
 
 
-def _rules_out(result: ExactResult) -> bool:
+def _rules_out(result: ExactResult, missing_decides: bool = True) -> bool:
     if result.status == "contradicted":
         return True
-    return result.status == "unsupported" and not all(m.startswith("name ") for m in result.missing)
+    if result.status != "unsupported":
+        return False
+    return not all(m.startswith("name ") for m in result.missing) if missing_decides else bool(result.decisive)
 
 
 def judge_claim(claim: str, candidates: Sequence[Candidate], layers: Sequence[str] = LAYERS,
@@ -136,7 +146,7 @@ def judge_claim(claim: str, candidates: Sequence[Candidate], layers: Sequence[st
     return Judgement("undecided", leaned_by, confidence, evidence, lean=lean, notes=tuple(notes))
 
 
-def _exact_decision(results: list[tuple[Candidate, ExactResult]]) -> Judgement | None:
+def _exact_decision(results: list[tuple[Candidate, ExactResult]], missing_decides: bool = True) -> Judgement | None:
     supported = [(c, r) for c, r in results if r.status == "supported"]
     contradicted = [(c, r) for c, r in results if r.status == "contradicted"]
     strong = max(supported, key=lambda cr: cr[1].confidence, default=None)
@@ -149,11 +159,12 @@ def _exact_decision(results: list[tuple[Candidate, ExactResult]]) -> Judgement |
         return Judgement("contradicted", "exact", result.confidence, candidate,
                          notes=(f"{candidate.passage.label}: {result.reason}",))
     unsupported = [(c, r) for c, r in results if r.status == "unsupported"]
-    if unsupported and len(unsupported) == len(results):
+    if unsupported and len(unsupported) == len(results) and (missing_decides or all(r.decisive for _, r in unsupported)):
         candidate, result = max(unsupported, key=lambda cr: (cr[0].rank, -len(cr[1].missing)))
         missing = sorted(set.intersection(*(set(r.missing) for _, r in unsupported)))
         reason = "in no source: " + ", ".join(missing) if missing else result.reason
-        return Judgement("unsupported", "exact", result.confidence, candidate, notes=(reason,))
+        rivals = tuple(dict.fromkeys(f"{c.passage.label}: {rival}" for c, r in unsupported for rival in r.rivals))
+        return Judgement("unsupported", "exact", result.confidence, candidate, notes=(reason, *rivals))
     return None
 
 

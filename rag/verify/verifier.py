@@ -47,7 +47,8 @@ from rag.verify.claims import Claim, split_claims
 from rag.verify.cues import key_terms
 from rag.verify.entailment import EntailmentModel, EntailmentModelError, load_entailment_model
 from rag.verify.entailment_judging import MAX_PAIRS_PER_ANSWER, MAX_PAIRS_PER_CLAIM, TOP_SPANS, TRACE_PAIRS_PER_CLAIM
-from rag.verify.entailment_judging import Pair, Reading, judge_with_entailment, plan_pairs, ranking_helps, score_pairs
+from rag.verify.entailment_judging import Pair, Reading, extra_first, judge_with_entailment, plan_pairs, ranking_helps
+from rag.verify.entailment_judging import score_pairs
 from rag.verify.evidence import Candidate, EvidenceFinder
 from rag.verify.items import clean
 from rag.verify.judging import LAYERS, SEMANTIC_SUPPORTED, Judgement, exact_results, judge_claim
@@ -86,11 +87,22 @@ class AnswerVerifier:
         judge_model: str | None = None,
         layers: Sequence[str] = LAYERS,
         entailment_model: EntailmentModel | None = None,
+        extra_sentences: int = 0,
+        missing_decides: bool = True,
     ):
         """``layers`` limits the judges (to measure each alone). The entailment layer is on when it is in
         ``layers`` and ``settings.verify_entailment``; its model is ``entailment_model`` if given, else
         the one the settings name (``load_entailment_model``: raises ``EntailmentModelError`` naming
-        the path when it cannot be loaded — a configured model is never silently skipped)."""
+        the path when it cannot be loaded — a configured model is never silently skipped).
+
+        Two ways of reading more with the entailment model, off by default because the shipped model
+        does worse with them (docs/verifier.md measures both beside the default in every benchmark run):
+        ``extra_sentences`` — each answer claim also reads that many distinctive sentences of the passages
+        it reads as spans (``rag.verify.reading``); ``missing_decides=False`` — a name, code or number in
+        no passage (with no rival value there) no longer decides before the model reads the claim, and
+        the model may outweigh it (``rag.verify.entailment_judging``)."""
+        if extra_sentences < 0:
+            raise ValueError(f"extra_sentences {extra_sentences}: give 0 or more")
         unknown = set(layers) - set(LAYERS)
         if unknown:
             raise ValueError(f"unknown verifier layers {sorted(unknown)}; choose from {list(LAYERS)}")
@@ -112,6 +124,8 @@ class AnswerVerifier:
             raise ValueError(f"judge mode {self.judge_mode!r}: choose off, uncertain or always")
         self.judge_model = judge_model or settings.verify_judge_model
         self.layers = tuple(layers)
+        self.extra_sentences = extra_sentences
+        self.missing_decides = missing_decides
 
     # -- the whole answer ------------------------------------------------------------------------------
 
@@ -194,8 +208,10 @@ class AnswerVerifier:
            can change what the model reads and their words find no span well (``ranking_helps``);
         3. one batch of entailment pairs (``plan_pairs``) for every claim the exact checks did not settle
            against it — a decisive exact support is read once more, against the passage that supports
-           it, since the model may find it contradicted — then each claim is judged with
-           ``judge_with_entailment``, its citations as in ``_judge_claim_and_citations``.
+           it, since the model may find it contradicted — and, within the answer's budget, each answer
+           claim's distinctive sentences of the passages it reads as spans (``rag.verify.reading``); then
+           each claim is judged with ``judge_with_entailment``, its citations as in
+           ``_judge_claim_and_citations``.
 
         Claims settled by a decisive exact contradiction or missing item, a topic statement, or an
         invented citation are not read by the model."""
@@ -211,15 +227,20 @@ class AnswerVerifier:
             for i, again in zip(pending, embedded):
                 found[i] = again
         pairs: list[Pair] = []
+        extras: list[Pair] = []
         for i, item in enumerate(items):  # answer claims first, then the trace: the budget favours them
             if states[i] == "final" or len(pairs) >= MAX_PAIRS_PER_ANSWER:
                 continue
             veto = (item.judgement.candidate,) if states[i] == "supported" and item.judgement.candidate else ()
             terms = key_terms(clean(queries[i], source_mentions=True))
             hypothesis = hypotheses[i]
-            limit = MAX_PAIRS_PER_CLAIM if item.claim.origin == "answer" else TRACE_PAIRS_PER_CLAIM
-            planned = plan_pairs(self.entailment, i, hypothesis, terms, found[i], item.valid_citations, veto, limit)
-            pairs += planned[: MAX_PAIRS_PER_ANSWER - len(pairs)]
+            answer = item.claim.origin == "answer"
+            limit = MAX_PAIRS_PER_CLAIM if answer else TRACE_PAIRS_PER_CLAIM
+            planned = plan_pairs(self.entailment, i, hypothesis, terms, found[i], item.valid_citations, veto, limit,
+                                 extra=self.extra_sentences if answer else 0)
+            pairs += [pair for pair in planned if not pair.extra][: MAX_PAIRS_PER_ANSWER - len(pairs)]
+            extras += [pair for pair in planned if pair.extra]
+        pairs += extra_first(extras, pairs)
         readings = self._read(pairs, issues, timings)
         for i, item in enumerate(items):
             if states[i] != "final":
@@ -238,7 +259,8 @@ class AnswerVerifier:
                 judged.append(judge_claim(item.claim.plain, candidates, ("exact",)))
                 return judged[-1]
             # without the exact layer (measuring the model alone) nothing is settled before the model reads
-            decided = exact_results(item.claim.plain, candidates, joint)[0] if "exact" in self.layers else None
+            decided = (exact_results(item.claim.plain, candidates, joint, self.missing_decides)[0]
+                       if "exact" in self.layers else None)
             top = max(candidates, key=lambda c: (c.rank, c.passage.label))
             judged.append(decided or Judgement("undecided", "none", 0.0, top))
             return judged[-1]
@@ -275,7 +297,8 @@ class AnswerVerifier:
         decision = self.entailment.decision
 
         def judge(candidates: list[Candidate], joint: bool = False) -> Judgement:
-            return judge_with_entailment(item.claim.plain, candidates, readings, decision, joint)
+            return judge_with_entailment(item.claim.plain, candidates, readings, decision, joint,
+                                         exact="exact" in self.layers, missing_decides=self.missing_decides)
 
         self._judge_claim_and_citations(item, best, require_citations, judge)
 

@@ -248,14 +248,17 @@ def test_fabricated_quote_is_unsupported():
     assert result.status == "unsupported"
     assert result.missing == ["quote 'open the valve slowly'"]
     assert result.confidence >= 0.85
+    assert result.decisive == result.missing  # a quote is verbatim text: no model may read it as present
 
 
 def test_missing_name_and_code():
     result = check("The plant was commissioned by General Electric.")
     assert result.status == "unsupported" and result.missing == ["name General Electric"]
     assert result.confidence == 0.55
+    assert result.decisive == []  # a name may be a synonym or a spelling: the entailment model may read it
     code = check("The model X300 is certified.")
     assert code.status == "unsupported" and code.missing == ["code X300"]
+    assert code.decisive == ["code X300"] and "X200" in code.reason  # the evidence's rival code
 
 
 def test_several_missing_items_are_all_listed():
