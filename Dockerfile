@@ -4,8 +4,9 @@
 FROM python:3.11-slim
 
 # libmagic1: python-magic (unstructured's file-type detection) loads it when imported.
+# tesseract-ocr: OCR of images and of PDF pages without a text layer (English; ingest/ocr.py).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libmagic1 \
+ && apt-get install -y --no-install-recommends libmagic1 tesseract-ocr \
  && rm -rf /var/lib/apt/lists/*
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

@@ -147,7 +147,7 @@ def render_verdict(result: AnswerResult) -> list[str]:
     return lines
 
 
-def _evidence_excerpt(evidence: str, claim: str, width: int = 90) -> str:
+def _evidence_excerpt(evidence: str, claim: str, width: int = 120) -> str:
     """The part of the evidence span that speaks to the claim: from a word before the first of the
     claim's key terms (a table row in a long window, not the rows before it)."""
     from rag.verify.cues import focus, key_terms

@@ -5,6 +5,12 @@ Write order is what makes a killed run safe: a document's new points are upserte
 stale points (other ``doc_hash``) deleted. A rerun recognises a half-written document by its mixed
 hashes or a point count short of ``chunk_count`` and writes it again, so any interruption
 converges to the state of an uninterrupted run.
+
+Interrupting (:meth:`IngestJob.interrupt`, which ``verirag ingest`` calls on Ctrl-C) stops at the next
+safe point: the batch being written is finished, documents parsed but not yet written are dropped,
+the parse in progress is cancelled, nothing is pruned, and the report says ``interrupted``. A
+``KeyboardInterrupt`` raised inside :meth:`IngestJob.run` (a second Ctrl-C) stops at once, with the
+same report; the write order above keeps even that recoverable by a rerun.
 """
 
 from __future__ import annotations
@@ -24,14 +30,16 @@ from rag.store import StoreMissingError, VectorStore, open_store
 from rag.types import Chunk, StoredPoint
 from ingest.chunking import ChunkBudget, Chunker
 from ingest.parse import ParsedDocument, ParseError, parse_record
-from ingest.parse_worker import ParseLimits, parse_worker_for
+from ingest.parse_worker import ParseLimits, ParseWorker, parse_worker_for
 from ingest.plan import Plan, make_plan
 from ingest.progress import Progress
-from ingest.report import Failure, IngestReport
+from ingest.report import DocumentReport, Failure, IngestReport
 from ingest.sources import Source, discover
 
 log = logging.getLogger(__name__)
 UPSERT_BATCH = 512
+# How often the writer looks for an interruption while it waits for the next parsed document.
+INTERRUPT_POLL_S = 0.2
 
 
 @dataclass(frozen=True)
@@ -54,6 +62,15 @@ class _Prepared:
     chunks: list[Chunk] = field(default_factory=list)
     payloads: list[dict] = field(default_factory=list)  # one per chunk
     error: str | None = None
+    title: str = ""
+    page_count: int | None = None
+    warnings: tuple[str, ...] = ()
+
+    def entry(self) -> DocumentReport:
+        return DocumentReport(
+            doc_id=self.source.doc_id, source=self.source.uri, title=self.title, pages=self.page_count,
+            chunks=len(self.chunks), warnings=list(self.warnings), status="new" if self.is_new else "changed",
+        )
 
 
 def chunk_payload(chunk: Chunk) -> dict:
@@ -72,6 +89,7 @@ def chunk_payload(chunk: Chunk) -> dict:
         "content_hash": m.content_hash,
         "doc_hash": m.doc_hash,
         "meta": dict(m.extra),
+        "table_header": m.table_header,  # embedded with the text (Chunk.embedding_text), not part of it
     }
 
 
@@ -93,6 +111,22 @@ class IngestJob:
         self.settings = settings
         self._embedder = embedder
         self._parser = parser
+        self._interrupted = threading.Event()
+
+    def interrupt(self) -> None:
+        """Stop the run at the next safe point (see the module's docstring). Safe from a signal
+        handler or another thread; applies to this job object for good."""
+        self._interrupted.set()
+
+    @property
+    def interrupted(self) -> bool:
+        return self._interrupted.is_set()
+
+    def _cancel_parse(self) -> None:
+        """Cancel the parse in progress on the parse worker (its child is killed), if it is one."""
+        worker = getattr(self._parser, "__self__", None)
+        if isinstance(worker, ParseWorker):
+            worker.cancel()
 
     @property
     def parser(self) -> Callable[[Path], ParsedDocument]:
@@ -108,31 +142,41 @@ class IngestJob:
         return self._embedder
 
     def run(self, options: IngestOptions) -> IngestReport:
+        """Raises SourceError (NothingToIngest for paths that hold nothing) or StoreError before
+        anything is written; a KeyboardInterrupt inside ends the run with ``report.interrupted``."""
         started = time.perf_counter()
         report = IngestReport(collection=options.collection, dry_run=options.dry_run)
-        discovery = discover(options.paths, options.include, options.exclude)
-        report.failures.extend(Failure(f.path, f.error) for f in discovery.failures)
-
-        store = self._open(options)
+        store: VectorStore | None = None
         try:
+            discovery = discover(options.paths, options.include, options.exclude)
+            if discovery.empty:
+                raise discovery.nothing_found(options.include, options.exclude)
+            report.failures.extend(Failure(f.path, f.error) for f in discovery.failures)
+            report.files.total = len(discovery.sources) + len(discovery.failures)
+
+            store = self._open(options)
             states = store.document_states() if store is not None else {}
             plan = make_plan(discovery, states, self.settings, options.prune)
             report.failures.extend(Failure(f.path, f.error) for f in plan.rejected)
-            report.files.total = len(discovery.sources) + len(discovery.failures)
             report.files.unchanged = len(plan.unchanged)
             if options.dry_run:
                 report.files.new, report.files.changed = len(plan.new), len(plan.changed)
                 report.files.pruned = len(plan.prune)
                 report.chunks.deleted = sum(state.points for state in plan.prune)
-            elif not (options.strict and report.failures):
+            elif options.strict and report.failures:
+                report.stopped_early = True
+            elif not self.interrupted:
                 assert store is not None
                 self._write(store, plan, options, report)
-                self._prune(store, plan, report)
-            else:
-                report.stopped_early = True
+                if not self.interrupted:
+                    self._prune(store, plan, report)
+        except KeyboardInterrupt:
+            self.interrupt()
+            log.warning("interrupted at once: stopping without finishing the batch being written")
         finally:
             if store is not None:
                 store.close()
+        report.interrupted = self.interrupted
         report.files.failed = len(report.failures)
         report.seconds = round(time.perf_counter() - started, 3)
         return report
@@ -166,6 +210,8 @@ class IngestJob:
         stop = threading.Event()
         with Progress(total=len(work), enabled=options.progress, label=options.collection) as progress:
             for prepared in self._prepare_in_background(work, chunker, stop):
+                if self.interrupted:
+                    break
                 if prepared.error is not None:
                     report.failures.append(Failure(prepared.source.uri, prepared.error))
                     progress.advance(files=1)
@@ -179,6 +225,10 @@ class IngestJob:
                 if pending_chunks >= self.settings.ingest_batch_chunks:
                     self._flush(store, pending, embedder, sparse, report, progress)
                     pending, pending_chunks = [], 0
+            if self.interrupted:
+                log.warning("interrupted: the batch being written was finished; %d parsed documents not written "
+                            "are left for the next run", len(pending))
+                return
             self._flush(store, pending, embedder, sparse, report, progress)
 
     def _prepare_in_background(
@@ -199,11 +249,21 @@ class IngestJob:
 
         worker = threading.Thread(target=produce, name="verirag-parse", daemon=True)
         worker.start()
+        finished = False
         try:
-            while (item := results.get()) is not done:
+            while not self.interrupted:
+                try:
+                    item = results.get(timeout=INTERRUPT_POLL_S)
+                except queue.Empty:
+                    continue
+                if item is done:
+                    finished = True
+                    break
                 yield item
         finally:
             stop.set()
+            if not finished:  # stopped early: the parse in progress is not wanted any more
+                self._cancel_parse()
             while worker.is_alive():  # unblock a producer waiting on a full queue
                 try:
                     results.get(timeout=0.1)
@@ -224,6 +284,7 @@ class IngestJob:
             if not prepared.chunks:
                 raise ParseError("no text could be extracted")
             prepared.payloads = document_payloads(prepared.chunks, chunker.count_tokens)
+            prepared.title, prepared.page_count, prepared.warnings = document.title, document.page_count, document.warnings
         except ParseError as error:
             prepared.error = str(error)
         except Exception as error:  # one bad document must never stop the batch
@@ -260,6 +321,7 @@ class IngestJob:
                 report.files.new += 1
             else:
                 report.files.changed += 1
+            report.documents.append(document.entry())
         progress.advance(files=len(documents), chunks=len(points))
 
     def _prune(self, store: VectorStore, plan: Plan, report: IngestReport) -> None:

@@ -6,7 +6,8 @@ Started as ``python -P -m ingest.parse_child FD``; ``FD`` is one end of a socket
 Protocol, one request at a time:
 
 * child → ``("ready", {"pid"})`` once the parser libraries are imported.
-* parent → ``{"op": "parse", "path", "parser", "limits"}``; child → ``("ok", ParsedDocument)``,
+* parent → ``{"op": "parse", "path", "parser", "limits"}``; child → ``("ok", ParsedDocument)`` (pickled
+  whole: its warnings and page count travel with the text),
   ``("error", message)`` when the file cannot be parsed (the child goes on), or ``("memory", message)``
   when the parse ran out of its memory budget (the child then exits: its heap is in an unknown state).
 * parent → ``{"op": "exit"}`` or end of file on the socket: the child exits.

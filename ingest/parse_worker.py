@@ -14,6 +14,10 @@ long-lived child (:mod:`ingest.parse_child`) parses one document at a time, and:
 Each is a :class:`ParseError` like any unreadable file: recorded as that document's final outcome,
 never retried, and the next document gets a fresh child (started at its first request).
 
+**Cancelling** (Ctrl-C in ``verirag ingest``): :meth:`ParseWorker.cancel`, from any thread, kills the
+child while a parse is in progress; that parse raises :class:`ParseCancelled`, which is no verdict on
+the document, and the next parse starts a fresh child. With no parse in progress it does nothing.
+
 Cost: the child imports the parsing libraries once (a second or two, as the first in-process parse
 did) and each document's text travels back through a socket. One worker per set of limits is shared
 by every ingest run of the process (``parse_worker_for``); its lock serialises requests.
@@ -62,6 +66,13 @@ class ParseWorkerError(RuntimeError):
     """The child could not be started at all (not the fault of one document)."""
 
 
+class ParseCancelled(ParseError):
+    """The parse was cancelled (:meth:`ParseWorker.cancel`): says nothing about the document."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(f"parsing {path.name} was cancelled")
+
+
 class ParseWorker:
     """One child process parsing documents under ``limits`` (see the module's rules)."""
 
@@ -71,6 +82,8 @@ class ParseWorker:
         self.lock = threading.Lock()
         self._process: subprocess.Popen | None = None
         self._conn: Connection | None = None
+        self._busy = False  # a parse is in progress
+        self._cancelled = False  # set by cancel() during a parse; cleared when the next one starts
         self.starts = 0  # children started, replacements included
 
     @property
@@ -84,29 +97,39 @@ class ParseWorker:
     def parse(self, path: Path) -> ParsedDocument:
         """The parsed document, or ParseError saying why not (a limit, a crash, an unreadable file)."""
         with self.lock:
-            self._ensure_started()
-            assert self._conn is not None
+            self._cancelled, self._busy = False, True
             try:
-                self._conn.send({"op": "parse", "path": str(path), "parser": self.parser, "limits": self.limits})
-                answered = self._conn.poll(self.limits.timeout_s * WALL_CLOCK_FACTOR)
-            except (EOFError, OSError):
-                answered = True  # the child is gone: recv() below says so
-            except BaseException:
-                self._discard()  # interrupted mid-request: the child's state is unknown
-                raise
-            if not answered:
-                self._discard()
-                wall_s = self.limits.timeout_s * WALL_CLOCK_FACTOR
-                raise ParseError(self._too_slow(path, f"{wall_s:g} s of wall-clock time"))
-            try:
-                kind, payload = self._conn.recv()
-            except (EOFError, OSError):
-                raise ParseError(self._crashed(path)) from None
-            except BaseException:
-                self._discard()
-                raise
-            if kind == "memory":
-                self._discard(wait_s=EXIT_WAIT_S)  # the child exits by itself after a memory failure
+                return self._parse(path)
+            finally:
+                self._busy = False
+
+    def _parse(self, path: Path) -> ParsedDocument:
+        """One request to the child; the caller holds the lock."""
+        self._ensure_started()
+        self._stop_if_cancelled(path)
+        assert self._conn is not None
+        try:
+            self._conn.send({"op": "parse", "path": str(path), "parser": self.parser, "limits": self.limits})
+            answered = self._conn.poll(self.limits.timeout_s * WALL_CLOCK_FACTOR)
+        except (EOFError, OSError):
+            answered = True  # the child is gone: recv() below says so
+        except BaseException:
+            self._discard()  # interrupted mid-request: the child's state is unknown
+            raise
+        if not answered:
+            self._discard()
+            wall_s = self.limits.timeout_s * WALL_CLOCK_FACTOR
+            raise ParseError(self._too_slow(path, f"{wall_s:g} s of wall-clock time"))
+        try:
+            kind, payload = self._conn.recv()
+        except (EOFError, OSError):
+            self._stop_if_cancelled(path)
+            raise ParseError(self._crashed(path)) from None
+        except BaseException:
+            self._discard()
+            raise
+        if kind == "memory":
+            self._discard(wait_s=EXIT_WAIT_S)  # the child exits by itself after a memory failure
         if kind == "ok":
             return payload
         if kind == "memory":
@@ -116,6 +139,22 @@ class ParseWorker:
                 "stopped; raise VERIRAG_PARSE_MEMORY_MB if the document is genuine"
             )
         raise ParseError(payload)
+
+    def cancel(self) -> None:
+        """Stop the parse in progress, from any thread (a signal handler included): the child is
+        killed, and that parse raises ParseCancelled. Without a parse in progress: nothing."""
+        if not self._busy:
+            return
+        self._cancelled = True
+        process = self._process
+        if process is not None and process.poll() is None:
+            process.kill()
+
+    def _stop_if_cancelled(self, path: Path) -> None:
+        if self._cancelled:
+            self._cancelled = False
+            self._discard()
+            raise ParseCancelled(path)
 
     def close(self) -> None:
         with self.lock:
@@ -151,6 +190,8 @@ class ParseWorker:
         if not ready:
             code = process.poll()
             self._discard()
+            if self._cancelled:
+                return  # parse() raises ParseCancelled
             raise ParseWorkerError(
                 f"the document parser process did not start (exit status {code}); run "
                 f"`{sys.executable} -m ingest.parse_child` to see why"

@@ -11,7 +11,7 @@ from rag.types import DocumentState
 from ingest.sources import JSONL_SUFFIX, Discovery, Source, SourceFailure
 
 # Bump when parsing or chunking changes what a document turns into: every document is redone.
-PIPELINE_VERSION = "1"
+PIPELINE_VERSION = "2"
 
 
 def pipeline_fingerprint(settings: Settings) -> str:

@@ -24,6 +24,11 @@ class SourceError(ValueError):
     """A path given on the command line cannot be used at all."""
 
 
+class NothingToIngest(SourceError):
+    """The paths hold no file to ingest (an empty folder, everything hidden or filtered out, a
+    corpus without records): a run would only create an empty collection."""
+
+
 @dataclass(frozen=True, slots=True)
 class Source:
     doc_id: str
@@ -52,12 +57,37 @@ class Discovery:
     sources: list[Source]
     failures: list[SourceFailure]
     roots: list[Path]  # what --prune may prune under
+    hidden: int = 0  # hidden files and folders skipped (a hidden folder counts once)
+    filtered: int = 0  # files left out by --include / --exclude
+
+    @property
+    def empty(self) -> bool:
+        return not self.sources and not self.failures
+
+    def nothing_found(self, include: Sequence[str] = (), exclude: Sequence[str] = ()) -> NothingToIngest:
+        """The error of an empty run: the paths, what was looked for, and why nothing was found."""
+        where = ", ".join(str(root) for root in self.roots)
+        reasons = []
+        if self.filtered:
+            chosen = " ".join([*(f"--include {p!r}" for p in include), *(f"--exclude {p!r}" for p in exclude)])
+            reasons.append(f"{self.filtered} file(s) left out by {chosen}")
+        if self.hidden:
+            reasons.append(f"{self.hidden} hidden file(s) or folder(s) skipped")
+        if any(root.suffix.lower() == JSONL_SUFFIX for root in self.roots):
+            reasons.append("a corpus file holds no records")
+        found = "; ".join(reasons) if reasons else "no files at all"
+        return NothingToIngest(
+            f"nothing to ingest under {where}: {found}. verirag looks for documents (PDF, Office, HTML, "
+            "Markdown, text, images) in every file not hidden, folders walked recursively, and records in "
+            "corpus .jsonl files; no collection was created or changed"
+        )
 
 
 def discover(paths: Sequence[str | Path], include: Sequence[str] = (), exclude: Sequence[str] = ()) -> Discovery:
     sources: list[Source] = []
     failures: list[SourceFailure] = []
     roots: list[Path] = []
+    counts = {"hidden": 0, "filtered": 0}
     for given in paths:
         root = Path(given).expanduser()
         if not root.exists():
@@ -65,7 +95,7 @@ def discover(paths: Sequence[str | Path], include: Sequence[str] = (), exclude: 
         root = root.resolve()
         roots.append(root)
         if root.is_dir():
-            files = sorted(_walk(root))
+            files = sorted(_walk(root, counts))
             base = root
         else:
             files = [root]
@@ -73,6 +103,7 @@ def discover(paths: Sequence[str | Path], include: Sequence[str] = (), exclude: 
         for path in files:
             relative = path.relative_to(base).as_posix()
             if not _selected(relative, include, exclude):
+                counts["filtered"] += 1
                 continue
             if path.suffix.lower() == JSONL_SUFFIX:
                 _read_corpus(path, sources, failures)
@@ -82,16 +113,19 @@ def discover(paths: Sequence[str | Path], include: Sequence[str] = (), exclude: 
                 except OSError as error:
                     failures.append(SourceFailure(str(path), f"cannot read the file: {error.strerror or error}"))
     _reject_duplicate_ids(sources, failures)
-    return Discovery(sources, failures, roots)
+    return Discovery(sources, failures, roots, counts["hidden"], counts["filtered"])
 
 
-def _walk(root: Path) -> Iterator[Path]:
+def _walk(root: Path, counts: dict[str, int]) -> Iterator[Path]:
     for directory, subdirs, names in os.walk(root):
-        # Hidden folders (.git, .verirag, .venv) are never documents.
+        # Hidden folders (.git, .verirag, .venv) are never documents, nor walked.
+        counts["hidden"] += sum(1 for d in subdirs if d.startswith("."))
         subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
         for name in names:
             if not name.startswith("."):
                 yield Path(directory) / name
+            else:
+                counts["hidden"] += 1
 
 
 def _selected(relative: str, include: Sequence[str], exclude: Sequence[str]) -> bool:

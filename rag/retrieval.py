@@ -27,6 +27,7 @@ them) and ``scores`` holding ``fused`` (and ``rerank`` when reranked) of the hit
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
@@ -254,6 +255,9 @@ class Retriever:
         if fusion not in FUSIONS:
             raise ValueError(f"fusion must be one of {', '.join(FUSIONS)}, got {fusion!r}")
         filters = tuple(filters)
+        # Ingestion stores NFKC text (ingest.normalise): "ﬁne-tuning" or "µs" in a question must
+        # meet the same terms as "fine-tuning" and "μs" in the documents.
+        question = unicodedata.normalize("NFKC", question)
         widen = self.reranker is not None or self.expand_budget_tokens > 0
         hits = self.store.hybrid_query(
             self.embedder.embed_query(question),

@@ -19,6 +19,9 @@ class ChunkMetadata:
     content_hash: str  # sha256 of the chunk text
     doc_hash: str  # sha256 of the source bytes (plus the pipeline fingerprint)
     extra: dict[str, Any] = field(default_factory=dict)  # user metadata, filterable
+    # The column names of the table this chunk's rows come from, when the chunk's text lacks them
+    # (a table split over chunks): not part of the text, so char_start/char_end stay exact.
+    table_header: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,9 +33,10 @@ class Chunk:
 
     @property
     def embedding_text(self) -> str:
-        """What the embedder reads: the title gives a short chunk its context."""
+        """What the embedder reads: the title gives a short chunk its context, a table's header
+        line the meaning of its rows."""
         header = " / ".join(part for part in (self.metadata.title, *self.metadata.section_path) if part)
-        return f"{header}\n{self.text}" if header else self.text
+        return "\n".join(part for part in (header, self.metadata.table_header, self.text) if part)
 
 
 @dataclass(frozen=True, slots=True)

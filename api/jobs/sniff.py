@@ -4,9 +4,12 @@ A file is accepted when its bytes match the family its extension names (a PDF st
 ``%PDF-``, a DOCX is a ZIP with ``word/`` inside, a .txt decodes as text …) and when the
 Content-Type the client sent, if it says anything specific, names that family too. When the name
 lies about a document whose bytes prove its format (a PDF, an RTF, an office ZIP named ``.txt``), the
-bytes win, as they do when the file is parsed (:mod:`ingest.content`). Anything else is rejected with a
-reason: a binary named .txt, a truncated DOCX, an HTML page named .pdf, a ZIP that unpacks beyond the
-archive limits (:mod:`ingest.archive_limits`).
+bytes win, as they do when the file is parsed. Images are accepted when their bytes are an image (they
+are read by OCR). A name of no document format (``.py``, ``.json``, ``.yaml``, none) is judged by content
+alone: text is accepted as plain text, binary data refused. These rules are :func:`ingest.content.judge`'s,
+applied here before the checks of each named family. Anything else is rejected with a reason: a
+binary named .txt, a text named .png, a truncated DOCX, an HTML page named .pdf, a ZIP that unpacks
+beyond the archive limits (:mod:`ingest.archive_limits`).
 """
 
 from __future__ import annotations
@@ -16,7 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ingest.archive_limits import ArchiveLimits, directory_problem
-from ingest.content import HEAD_BYTES, OLE2_MAGIC, PDF, RTF, ZIP, container, describe, looks_like_text
+from ingest.content import (
+    HEAD_BYTES, IMAGE_SUFFIXES, OLE2, OLE2_MAGIC, PDF, RTF, ZIP, ContentMismatch, container, describe, judge,
+    looks_like_text,
+)  # fmt: skip
 
 # extension → (family, label)
 EXTENSIONS: dict[str, tuple[str, str]] = {
@@ -29,6 +35,7 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
     ".markdown": ("text", "Markdown"), ".csv": ("text", "CSV"), ".tsv": ("text", "TSV"),
     ".rst": ("text", "reStructuredText"), ".org": ("text", "Org"), ".log": ("text", "text"),
     ".html": ("text", "HTML"), ".htm": ("text", "HTML"), ".xml": ("text", "XML"), ".eml": ("text", "e-mail"),
+    **{suffix: ("image", "image") for suffix in IMAGE_SUFFIXES},
 }  # fmt: skip
 # Members that make a ZIP the office format its extension claims.
 OOXML_PART = {".docx": "word/", ".pptx": "ppt/", ".xlsx": "xl/"}
@@ -58,11 +65,22 @@ def sniff_file(path: Path, name: str, claimed_type: str | None,
     suffix = Path(name).suffix.lower()
     if suffix == ".jsonl":
         return Sniffed(describe(head), "JSONL corpora are ingested with `verirag ingest FILE.jsonl`, not uploaded")
-    if suffix not in EXTENSIONS:
-        return Sniffed(describe(head), f"unsupported file type {suffix or '(no extension)'}; supported: {SUPPORTED}")
-    family, label = EXTENSIONS[suffix]
-    named_family = family
+    try:
+        choice = judge(head, suffix)
+    except ContentMismatch as error:
+        return Sniffed(describe(head), str(error))
+    if choice.is_image:  # the bytes are an image, whatever the name (judge() refused a text name)
+        return Sniffed(choice.detected, _claim_mismatch(claimed_type, "image", choice.detected, "image",
+                                                        lenient=suffix not in EXTENSIONS))
     real = _real_suffix(head, path)
+    if suffix not in EXTENSIONS and real is None:
+        if choice.detected in (ZIP, OLE2):
+            return Sniffed(choice.detected, f"unsupported file type {suffix or '(no extension)'}: a "
+                                            f"{choice.detected} of no supported document format; supported: {SUPPORTED}")
+        # judge() accepted it as text: the bytes decided, the name claims no known format
+        return Sniffed("text", _claim_mismatch(claimed_type, "text", "text", "text", lenient=True))
+    family, label = EXTENSIONS.get(suffix) or EXTENSIONS[real]
+    named_family = family
     if real is not None and real != suffix:
         suffix, (family, label) = real, EXTENSIONS[real]  # the name lies; the bytes prove what it is
     problem = (_mismatch(family, label, suffix, head, path, archive_limits, name)
@@ -159,12 +177,19 @@ def _claimed_family(content_type: str) -> str | None:
         return "text"
     if mime in ("application/zip", "application/x-zip-compressed"):
         return "zip"
+    if mime.startswith("image/"):
+        return "image"
     return "other:" + mime
 
 
-def _claim_mismatch(claimed_type: str | None, family: str, label: str, named_family: str) -> str | None:
+def _claim_mismatch(claimed_type: str | None, family: str, label: str, named_family: str,
+                    lenient: bool = False) -> str | None:
+    """``lenient``: the name claims no known format; only a claim of another document family
+    (application/pdf for text …) contradicts the bytes, not application/json or text/x-python."""
     claimed = _claimed_family(claimed_type or "")
     if claimed is None or claimed == family or (claimed == "zip" and family in ("ooxml", "odf")):
+        return None
+    if lenient and (claimed.startswith("other:") or claimed == "text"):
         return None
     if claimed == named_family:
         return None  # the client took the type from the (wrong) name; the bytes already decided

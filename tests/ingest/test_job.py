@@ -64,7 +64,10 @@ def test_every_format_is_ingested_with_its_text_pages_and_spans(settings, embedd
     parsed = parse_file(docs / docx)
     for chunk in by_doc[docx]:
         assert parsed.text[chunk["char_start"] : chunk["char_end"]] == chunk["text"]
-        assert chunk["section_path"], "docx headings become section paths"
+    # docx headings become section paths; the title's own heading is the title, not a section
+    sections = {tuple(chunk["section_path"]) for chunk in by_doc[docx]}
+    assert {("Normal operation",), ("Shutdown",)} <= sections
+    assert all("Quillfeather Turbine Operating Notes" not in path for path in sections)
     assert_consistent(settings, "docs")
 
 

@@ -8,10 +8,10 @@ with exact character spans, chunk indexes and chunk counts, the way the ingest j
 
 from __future__ import annotations
 
-import re
-
 import json
+import re
 import sys
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -945,3 +945,13 @@ def test_parse_filter():
     for key in ("a..b", "a.", "meta.", "1st"):  # the store cannot parse these paths: refused before it is asked
         with pytest.raises(ValueError, match=f"filter key '{re.escape(key)}' is not a field path"):
             parse_filter(f"{key}=1")
+
+
+def test_a_question_in_compatibility_forms_meets_the_stored_nfkc_text(store, embedder):
+    # Ingestion stores NFKC text: a question typed with ligatures and full-width letters must meet it.
+    plain = "What should the starter be fed with: flour and water?"
+    styled = plain.replace("fl", "\ufb02").replace("fed", "\uff46ed")  # "ﬂour", full-width "ｆed"
+    assert styled != plain and unicodedata.normalize("NFKC", styled) == plain
+    search = retriever(store, embedder)
+    expected = [(p.doc_id, p.char_start) for p in search.retrieve(plain, top_k=3)]
+    assert [(p.doc_id, p.char_start) for p in search.retrieve(styled, top_k=3)] == expected
