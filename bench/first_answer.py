@@ -54,7 +54,8 @@ from bench.common import emit, machine_info  # noqa: E402
 GOAL_P50_S = 10.0
 GIVE_UP_FACTOR = 4.0  # part 3 stops a thread count whose answer takes this many times the 1-thread one
 COLLECTION = "demo"
-VERIRAG = REPO / ".venv" / "bin" / "verirag"
+# `verirag` as the tree on PYTHONPATH defines it (its own CLI module and commands): see bench/tree_cli.py
+VERIRAG = [sys.executable, str(REPO / "bench" / "tree_cli.py")]
 # (question, any of these strings in the answer means it holds the fact) — samples/README.md.
 QUESTIONS = [
     ("At what speed does Unit 3 trip on overspeed?", ("287.5",)),
@@ -73,7 +74,7 @@ BEFORE_PROFILE = {"extends": "local", "max_output_tokens": 512, "max_prompt_toke
 def ensure_collection(data_dir: Path) -> None:
     """Ingests samples/ into ``demo`` under data_dir unless it is there (incremental: cheap when it is)."""
     env = {**os.environ, "VERIRAG_DATA_DIR": str(data_dir)}
-    command = [str(VERIRAG), "ingest", "samples", "--exclude", "README.md", "--exclude", "make_samples.py",
+    command = [*VERIRAG, "ingest", "samples", "--exclude", "README.md", "--exclude", "make_samples.py",
                "--collection", COLLECTION, "--no-progress"]
     subprocess.run(command, cwd=REPO, env=env, check=True, stdout=subprocess.DEVNULL)
 
@@ -98,7 +99,7 @@ def config_env(name: str, data_dir: Path, before_tree: Path | None, after_tree: 
 
 def ask_once(question: str, expected: tuple[str, ...], env: dict, extra: list[str]) -> dict:
     started = time.perf_counter()
-    done = subprocess.run([str(VERIRAG), "ask", question, "--collection", COLLECTION, "--json", *extra],
+    done = subprocess.run([*VERIRAG, "ask", question, "--collection", COLLECTION, "--json", *extra],
                           cwd=REPO, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - started
     row: dict = {"question": question, "seconds": round(seconds, 3), "exit_code": done.returncode}
