@@ -25,7 +25,6 @@ by every ingest run of the process (``parse_worker_for``); its lock serialises r
 
 from __future__ import annotations
 
-import atexit
 import logging
 import os
 import socket
@@ -37,6 +36,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from rag.backends.local_worker import signal_name
+from rag.children import WorkerRegistry
 from ingest.archive_limits import ArchiveLimits
 from ingest.parse import ParsedDocument, ParseError
 
@@ -243,41 +243,14 @@ class ParseWorker:
             process.wait()
 
 
-_WORKERS: dict[tuple[ParseLimits, str], ParseWorker] = {}
-_WORKERS_LOCK = threading.Lock()
+_WORKERS: WorkerRegistry[tuple[ParseLimits, str], ParseWorker] = WorkerRegistry(lambda key: ParseWorker(*key))
 
 
 def parse_worker_for(limits: ParseLimits, parser: str | None = None) -> ParseWorker:
     """The process-wide worker for these limits (created on first use, its child at the first parse)."""
-    key = (limits, parser or DEFAULT_PARSER)
-    with _WORKERS_LOCK:
-        worker = _WORKERS.get(key)
-        if worker is None:
-            worker = _WORKERS[key] = ParseWorker(limits, key[1])
-        return worker
+    return _WORKERS.get((limits, parser or DEFAULT_PARSER))
 
 
 def close_parse_workers() -> None:
-    """Ends every child (at exit, and in tests that want a cold start)."""
-    with _WORKERS_LOCK:
-        workers = list(_WORKERS.values())
-        _WORKERS.clear()
-    for worker in workers:
-        try:
-            worker.close()
-        except Exception:  # noqa: BLE001 - best effort at exit
-            pass
-
-
-atexit.register(close_parse_workers)
-
-
-def _forget_after_fork() -> None:
-    """A forked copy of this process must not talk to its parent's children: it starts its own."""
-    global _WORKERS_LOCK
-    _WORKERS.clear()
-    _WORKERS_LOCK = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_after_fork)
+    """Ends every child (at exit too, and in tests that want a cold start)."""
+    _WORKERS.close_all()

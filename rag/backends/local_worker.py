@@ -30,9 +30,7 @@ answer (0.96× the in-process time over the same prompts) and ≈ 0.4 s more at 
 
 from __future__ import annotations
 
-import atexit
 import logging
-import os
 import signal
 import socket
 import subprocess
@@ -46,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.backends.base import ModelUnavailableError, where
+from rag.children import WorkerRegistry
 from rag.profiles import ModelProfile
 
 __all__ = ["ChildError", "ModelWorker", "WorkerCrashedError", "WorkerKey", "close_workers", "signal_name",
@@ -297,41 +296,15 @@ class ModelWorker:
         self._discard()
 
 
-_WORKERS: dict[WorkerKey, ModelWorker] = {}
-_WORKERS_LOCK = threading.Lock()
+_WORKERS: WorkerRegistry[WorkerKey, ModelWorker] = WorkerRegistry(ModelWorker)
 
 
 def worker_for(key: WorkerKey) -> ModelWorker:
     """The process-wide worker for ``key`` (created on first use, not yet started)."""
-    with _WORKERS_LOCK:
-        worker = _WORKERS.get(key)
-        if worker is None:
-            worker = _WORKERS[key] = ModelWorker(key)
-        return worker
+    return _WORKERS.get(key)
 
 
 def close_workers() -> None:
-    """Ends every worker (at exit, and in tests that want a cold start)."""
-    with _WORKERS_LOCK:
-        workers = list(_WORKERS.values())
-        _WORKERS.clear()
-    for worker in workers:
-        try:
-            worker.close()
-        except Exception:  # noqa: BLE001 - best effort at exit
-            pass
-
-
-atexit.register(close_workers)
-
-
-def _forget_after_fork() -> None:
-    """A forked copy of this process must not talk to its parent's workers: it starts its own."""
-    global _WORKERS_LOCK
-    _WORKERS.clear()
-    _WORKERS_LOCK = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_after_fork)
+    """Ends every worker (at exit too, and in tests that want a cold start)."""
+    _WORKERS.close_all()
 
