@@ -12,6 +12,15 @@ from typing import Callable
 import rag  # noqa: F401  (the project's offline environment, before any model library loads)
 
 
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+def project_relative(path: Path | str) -> str:
+    """A path as results record it: relative to the project (``../shared/datasets/…``), never this
+    machine's absolute layout."""
+    return os.path.relpath(Path(path).resolve(), PROJECT)
+
+
 def machine_info() -> dict:
     import torch
 

@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import emit  # noqa: E402  (needs the repository root on sys.path)
+from bench.common import emit, project_relative  # noqa: E402  (needs the repository root on sys.path)
 
 DEFAULT_DOCS = Path(os.environ.get("VERIRAG_SHARED_DATASETS", ROOT.parent / "shared" / "datasets")) / "docs" / "realistic"
 LARGE = ("pdf__DA-619p.pdf", "book-war-and-peace-1225p.txt", "handbook-872p.docx")
@@ -297,7 +297,7 @@ def main() -> int:
     result = {
         "command": command,
         "date": _dt.date.today().isoformat(),
-        "docs": str(args.docs),
+        "docs": project_relative(args.docs),
         "left_out": left_out,
         "nproc": os.cpu_count(),
         "load_average_at_start": list(os.getloadavg()),
