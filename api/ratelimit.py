@@ -39,8 +39,7 @@ class TokenBucketLimiter:
             return 0.0
         now = self._clock()
         with self._lock:
-            tokens, last = self._buckets.get(key, (float(self.burst), now))
-            tokens = min(float(self.burst), tokens + (now - last) * self.rate_per_s)
+            tokens = self._tokens(key, now)
             if tokens >= 1.0:
                 self._buckets[key] = (tokens - 1.0, now)
                 return 0.0
@@ -53,9 +52,13 @@ class TokenBucketLimiter:
             return 0.0
         now = self._clock()
         with self._lock:
-            tokens, last = self._buckets.get(key, (float(self.burst), now))
-            tokens = min(float(self.burst), tokens + (now - last) * self.rate_per_s)
+            tokens = self._tokens(key, now)
             return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate_per_s
+
+    def _tokens(self, key: str, now: float) -> float:
+        """The tokens ``key``'s bucket holds at ``now`` (refilled since its last use); hold the lock."""
+        tokens, last = self._buckets.get(key, (float(self.burst), now))
+        return min(float(self.burst), tokens + (now - last) * self.rate_per_s)
 
     def forget_full(self) -> int:
         """Drop the buckets that have refilled: they hold nothing a new bucket would not. The number dropped."""

@@ -188,11 +188,7 @@ class _TableReader(HTMLParser):
             if self._depth > 1:
                 self._buffer.append(" ")
             return
-        if self._depth == 0:
-            return
-        if self._depth > 1 or tag not in _STRUCTURE_TAGS:
-            if tag in _BREAKING_TAGS:
-                self._buffer.append(" ")
+        if not self._shapes_table(tag):
             return
         if tag == "caption":
             self._close_row()
@@ -211,6 +207,17 @@ class _TableReader(HTMLParser):
             self._cell = _Cell("", _span(values.get("colspan")), _span(values.get("rowspan")), tag == "th")
             self._buffer = []
 
+    def _shapes_table(self, tag: str) -> bool:
+        """Whether ``tag`` shapes the outer table's rows and cells. Any other tag inside the table (a
+        nested table's included) only separates words: a space goes into the cell where it breaks a line."""
+        if self._depth == 0:
+            return False
+        if self._depth > 1 or tag not in _STRUCTURE_TAGS:
+            if tag in _BREAKING_TAGS:
+                self._buffer.append(" ")
+            return False
+        return True
+
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag != "table":  # <table/> holds nothing
             self.handle_starttag(tag, attrs)
@@ -224,11 +231,7 @@ class _TableReader(HTMLParser):
                 self._buffer.append(" ")
             self._depth = max(self._depth - 1, 0)
             return
-        if self._depth == 0:
-            return
-        if self._depth > 1 or tag not in _STRUCTURE_TAGS:
-            if tag in _BREAKING_TAGS:
-                self._buffer.append(" ")
+        if not self._shapes_table(tag):
             return
         if tag == "caption":
             self._close_caption()
