@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -36,7 +35,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from rag.backends.local_worker import signal_name
-from rag.children import WorkerRegistry
+from rag.children import EXIT_WAIT_S, WorkerRegistry, exit_status, spawn, stop
 from ingest.archive_limits import ArchiveLimits
 from ingest.parse import ParsedDocument, ParseError
 
@@ -45,7 +44,6 @@ log = logging.getLogger(__name__)
 DEFAULT_PARSER = "ingest.parse:parse_file"
 # Importing unstructured on a busy 2-core machine takes seconds; this bounds a child that never starts.
 START_TIMEOUT_S = 180.0
-EXIT_WAIT_S = 5.0
 # The time limit counts CPU seconds; a parse that uses none (stuck on I/O, or starved on a machine
 # this many times oversubscribed) is stopped by the wall clock.
 WALL_CLOCK_FACTOR = 4.0
@@ -170,18 +168,9 @@ class ParseWorker:
         if self.alive:
             return
         self._discard()
-        parent_end, child_end = socket.socketpair()
         # Few malloc arenas: each thread's arena holds on to freed memory, which the memory cap counts.
-        env = {**os.environ, "MALLOC_ARENA_MAX": "2"}
-        try:
-            process = subprocess.Popen(
-                [sys.executable, "-P", "-m", "ingest.parse_child", str(child_end.fileno())],
-                pass_fds=(child_end.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                close_fds=True, env=env,
-            )
-        finally:
-            child_end.close()
-        self._process, self._conn = process, Connection(parent_end.detach())
+        process, self._conn = spawn(["-m", "ingest.parse_child"], env={**os.environ, "MALLOC_ARENA_MAX": "2"})
+        self._process = process
         self.starts += 1
         try:
             ready = self._conn.poll(START_TIMEOUT_S) and self._conn.recv()[0] == "ready"
@@ -201,11 +190,7 @@ class ParseWorker:
     def _crashed(self, path: Path) -> str:
         process = self._process
         assert process is not None
-        try:
-            code = process.wait(timeout=EXIT_WAIT_S)
-        except subprocess.TimeoutExpired:  # closed its socket but lives on: end it
-            process.kill()
-            code = process.wait()
+        code = exit_status(process)
         self._discard()
         if code < 0 and signal_name(-code) == "SIGXCPU":
             log.error("document parser pid %d ran out of CPU time on %s", process.pid, path)
@@ -230,17 +215,7 @@ class ParseWorker:
     def _discard(self, wait_s: float = 0.0) -> None:
         process, conn = self._process, self._conn
         self._process = self._conn = None
-        if conn is not None:
-            conn.close()
-        if process is not None:
-            try:
-                if wait_s:
-                    process.wait(timeout=wait_s)
-            except subprocess.TimeoutExpired:
-                pass
-            if process.poll() is None:
-                process.kill()
-            process.wait()
+        stop(process, conn, wait_s)
 
 
 _WORKERS: WorkerRegistry[tuple[ParseLimits, str], ParseWorker] = WorkerRegistry(lambda key: ParseWorker(*key))

@@ -1,15 +1,64 @@
-"""Child-process workers kept once per process and key: the in-process model's llama.cpp worker, the
-ingest parser. One registry holds them so that every caller shares a worker, every worker is closed
-at exit, and a forked copy of the process never talks to its parent's children (it starts its own).
+"""Child-process workers: the in-process model's llama.cpp worker and the ingest parser.
+
+* :func:`spawn` starts a Python child that talks over one end of a socket pair (it exits when the
+  parent's end closes), :func:`stop` ends one, :func:`exit_status` says how one ended.
+* :class:`WorkerRegistry` keeps one worker per process and key, so that every caller shares it, every
+  worker is closed at exit, and a forked copy of the process never talks to its parent's children.
 """
 
 from __future__ import annotations
 
 import atexit
 import os
+import socket
+import subprocess
+import sys
 import threading
 import weakref
-from typing import Callable, Generic, Hashable, Protocol, TypeVar
+from multiprocessing.connection import Connection
+from typing import Callable, Generic, Hashable, Mapping, Protocol, TypeVar
+
+EXIT_WAIT_S = 5.0  # how long a child that was asked to go, or closed its socket, is waited for
+
+
+def spawn(args: list[str], env: Mapping[str, str] | None = None) -> tuple[subprocess.Popen, Connection]:
+    """``python -P ARGS FD``: a child given one end of a socket pair as file descriptor FD; the
+    parent's end, as a Connection, comes back with the process."""
+    parent_end, child_end = socket.socketpair()
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-P", *args, str(child_end.fileno())],
+            pass_fds=(child_end.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            close_fds=True, env=None if env is None else dict(env),
+        )
+    finally:
+        child_end.close()
+    return process, Connection(parent_end.detach())
+
+
+def stop(process: subprocess.Popen | None, conn: Connection | None, wait_s: float = 0.0) -> None:
+    """Closes the socket (the child exits on end of file), waits up to ``wait_s`` for that, then kills."""
+    if conn is not None:
+        conn.close()
+    if process is None:
+        return
+    if wait_s:
+        try:
+            process.wait(timeout=wait_s)
+        except subprocess.TimeoutExpired:
+            pass
+    if process.poll() is None:
+        process.kill()
+    process.wait()
+
+
+def exit_status(process: subprocess.Popen) -> int:
+    """How a child that closed its socket ended (negative: the signal); one that lives on is killed."""
+    try:
+        return process.wait(timeout=EXIT_WAIT_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.wait()
 
 
 class Closable(Protocol):

@@ -32,9 +32,7 @@ from __future__ import annotations
 
 import logging
 import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -44,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.backends.base import ModelUnavailableError, where
-from rag.children import WorkerRegistry
+from rag.children import EXIT_WAIT_S, WorkerRegistry, exit_status, spawn, stop
 from rag.profiles import ModelProfile
 
 __all__ = ["ChildError", "ModelWorker", "WorkerCrashedError", "WorkerKey", "close_workers", "signal_name",
@@ -54,7 +52,6 @@ log = logging.getLogger(__name__)
 
 CHILD_SCRIPT = Path(__file__).with_name("local_child.py")
 CANCEL_WAIT_S = 30.0  # how long a closed stream waits for the worker to stop sampling before killing it
-EXIT_WAIT_S = 5.0
 # What a death usually means here, and the fix: named in every crash message.
 NATIVE_CRASH_ADVICE = (
     "llama.cpp crashed in native code (often a build whose instructions this CPU or VM does not support, "
@@ -134,16 +131,8 @@ class ModelWorker:
         if self.alive:
             return
         self._discard()
-        parent_end, child_end = socket.socketpair()
-        try:
-            process = subprocess.Popen(
-                [sys.executable, "-P", str(CHILD_SCRIPT), str(child_end.fileno())],
-                pass_fds=(child_end.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                close_fds=True,
-            )
-        finally:
-            child_end.close()
-        self._process, self._conn = process, Connection(parent_end.detach())
+        process, self._conn = spawn([str(CHILD_SCRIPT)])
+        self._process = process
         self.starts += 1
         started = time.perf_counter()
         try:
@@ -180,19 +169,7 @@ class ModelWorker:
         """Forgets the child: closes the socket (the child exits on end of file), kills it if needed."""
         process, conn = self._process, self._conn
         self._process = self._conn = None
-        if conn is not None:
-            conn.close()
-        if process is not None:
-            try:
-                process.wait(timeout=wait_s) if wait_s else None
-            except subprocess.TimeoutExpired:
-                pass
-            if process.poll() is None:
-                process.kill()
-            try:
-                process.wait(timeout=EXIT_WAIT_S)
-            except subprocess.TimeoutExpired:  # pragma: no cover - a kill -9 that does not end it
-                log.warning("worker pid %d did not exit after SIGKILL", process.pid)
+        stop(process, conn, wait_s)
 
     # -- talking --------------------------------------------------------------------------------------
     def _receive(self, profile: ModelProfile, doing: str) -> tuple:
@@ -216,11 +193,7 @@ class ModelWorker:
     def _crashed(self, profile: ModelProfile, doing: str) -> WorkerCrashedError:
         process = self._process
         assert process is not None
-        try:
-            code = process.wait(timeout=EXIT_WAIT_S)
-        except subprocess.TimeoutExpired:  # closed its socket but lives on: end it
-            process.kill()
-            code = process.wait()
+        code = exit_status(process)
         pid = process.pid
         self._discard()
         if code < 0:
