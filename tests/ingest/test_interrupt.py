@@ -19,7 +19,9 @@ from ingest.report import EXIT_INTERRUPTED
 from rag.settings import Settings
 from tests.api.helpers import REPO
 from tests.ingest.helpers import assert_consistent, snapshot, stored_points
-from tests.ingest.test_kill import RECORDS, ingest_command, ingest_env, run_to_completion, write_corpus
+from tests.ingest.test_kill import (
+    RECORDS, ingest_command, ingest_env, run_to_completion, wait_until_writing, write_corpus,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.isolated]  # the embedder, in the job-level tests
 
@@ -33,12 +35,7 @@ def test_ctrl_c_stops_cleanly_reports_and_a_rerun_converges(tmp_path):
     data, report_path = tmp_path / "data", tmp_path / "report.json"
     process = subprocess.Popen([*ingest_command(corpus), "--report", str(report_path)], env=ingest_env(data),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert process.stderr is not None
-    deadline = time.monotonic() + 300
-    for line in process.stderr:
-        if "writing" in line and "documents into" in line:
-            break
-        assert time.monotonic() < deadline, "the job never started writing"
+    wait_until_writing(process)
     time.sleep(0.5)
     assert process.poll() is None, "the job finished before the interrupt"
     process.send_signal(signal.SIGINT)

@@ -46,17 +46,23 @@ def run_to_completion(corpus: Path, data_dir: Path) -> None:
     assert result.returncode == 0, result.stderr[-2000:]
 
 
+def wait_until_writing(process: subprocess.Popen) -> None:
+    """Read the job's log (stderr) until it says it writes documents, for at most 300 s."""
+    assert process.stderr is not None
+    deadline = time.monotonic() + 300
+    for line in process.stderr:
+        if "writing" in line and "documents into" in line:
+            return
+        assert time.monotonic() < deadline, "the job never started writing"
+    raise AssertionError("the job ended before it started writing")
+
+
 def run_and_kill(corpus: Path, data_dir: Path, delay_after_start_writing: float) -> None:
     """Start the job, wait until it starts writing, then SIGKILL it after ``delay``."""
     process = subprocess.Popen(
         ingest_command(corpus), env=ingest_env(data_dir), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
     )
-    assert process.stderr is not None
-    deadline = time.monotonic() + 300
-    for line in process.stderr:
-        if "writing" in line and "documents into" in line:
-            break
-        assert time.monotonic() < deadline, "the job never started writing"
+    wait_until_writing(process)
     time.sleep(delay_after_start_writing)
     finished_before_kill = process.poll() is not None
     process.send_signal(signal.SIGKILL)
