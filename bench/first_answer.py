@@ -26,7 +26,7 @@ Three parts, in one run so that a busy machine slows every configuration alike:
    fixed seed) answered by ``LocalBackend(isolate=False)`` (llama.cpp in this process) and
    ``LocalBackend()`` (the worker), alternating; and the cold start of each (load vs spawn + import + load).
 3. **threads** — the same prompt through the worker with 1 thread and with every CPU: what
-   ``default_threads`` should be on this machine.
+   an automatic thread choice (rag.backends.threads) should give on this machine.
 
 The demo collection is built in ``--data-dir`` (default ``bench/out/first-answer-data``) as scripts/demo.sh
 builds it, when it is missing. JSON on stdout (and ``--out``), markdown on stderr (and ``--markdown``).
@@ -248,8 +248,9 @@ def run_isolation(profile, prompts, threads: int) -> dict:
 
 def run_threads(profile, prompts) -> dict:
     """The same prompts through the worker with 1 thread and with every usable CPU, alternating."""
-    from rag.backends.local import LocalBackend, usable_cpus
+    from rag.backends.local import LocalBackend
     from rag.backends.local_worker import close_workers
+    from rag.backends.threads import usable_cpus
 
     counts = sorted({1, usable_cpus()})
     backends = {count: LocalBackend(n_threads=count) for count in counts}
@@ -381,9 +382,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.isolation_rounds or args.thread_rounds:
         profile, prompts = question_prompts(args.data_dir, max(args.isolation_rounds, args.thread_rounds))
         if args.isolation_rounds:
-            from rag.backends.local import default_threads
+            from rag.backends.threads import request_threads, usable_cpus
 
-            result["isolation"] = run_isolation(profile, prompts[: args.isolation_rounds], default_threads())
+            result["isolation"] = run_isolation(profile, prompts[: args.isolation_rounds],
+                                                request_threads(usable_cpus()))
         if args.thread_rounds:
             result["threads"] = run_threads(profile, prompts[: args.thread_rounds])
     result["seconds"] = round(time.perf_counter() - started, 1)

@@ -96,7 +96,7 @@ class Settings(BaseSettings):
     llama_base_url: str = Field("http://127.0.0.1:8080/v1", description="OpenAI-compatible Llama server (llama.cpp, vLLM, Ollama /v1).")
     profiles: dict[str, dict] = Field(default_factory=dict, description="User-defined model profiles by name.")
     # Model backends (rag.backends).
-    llm_threads: int | None = Field(None, ge=1, le=256, description="llama.cpp threads for in-process models; unset: the CPUs the load average leaves free when the model starts.")
+    llm_threads: int | None = Field(None, ge=1, le=256, description="llama.cpp threads for in-process models; unset: the CPUs idle just before each request (at most 8).")
     llm_retry_base_s: float = Field(0.5, gt=0, description="First retry backoff (exponential, full jitter).")
     llm_retry_cap_s: float = Field(20.0, gt=0, description="Longest backoff between retries.")
     llm_retry_after_max_s: float = Field(60.0, ge=0, description="A longer Retry-After hands over to the fallback at once.")

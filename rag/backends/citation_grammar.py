@@ -18,7 +18,7 @@ source says what the sentence says is the verifier's question, as for any model.
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Any, Iterable, Sequence
 
 from rag.prompts import ABSTAIN_PHRASE
 from rag.reasoning import ANSWER_CLOSE, ANSWER_OPEN, REASONING_CLOSE, REASONING_OPEN
@@ -58,12 +58,20 @@ def cited_reply_grammar(labels: Iterable[str], prompted: bool) -> str | None:
     ]) + "\n"
 
 
-def llama_kwargs(kwargs: dict) -> dict:
-    """``kwargs`` for llama-cpp-python's ``create_chat_completion``: a grammar travels as its text (it
-    crosses to the worker process as such) and becomes llama.cpp's object only here."""
+def llama_kwargs(kwargs: dict, llama: Any, processors: Sequence[Any] = ()) -> dict:
+    """``kwargs`` for ``llama.create_chat_completion``: a grammar travels as its text (it crosses to the
+    worker process as such) and becomes a ``GrammarProcessor`` (rag.backends.grammar_sampler: the
+    grammar checked on a few hundred candidates a token instead of the whole vocabulary) only here,
+    after ``processors`` (e.g. a token counter, which must see the model's own scores)."""
     grammar = kwargs.get("grammar")
-    if not isinstance(grammar, str):
-        return kwargs
-    from llama_cpp import LlamaGrammar
+    chain = list(processors)
+    if isinstance(grammar, str):
+        from rag.backends.grammar_sampler import GrammarProcessor
 
-    return {**kwargs, "grammar": LlamaGrammar.from_string(grammar, verbose=False)}
+        kwargs = {key: value for key, value in kwargs.items() if key != "grammar"}
+        chain.append(GrammarProcessor(llama, grammar))
+    if not chain:
+        return kwargs
+    from llama_cpp import LogitsProcessorList
+
+    return {**kwargs, "logits_processor": LogitsProcessorList(chain)}

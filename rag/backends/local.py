@@ -31,10 +31,8 @@ generating, as a crash inside ggml would.
 from __future__ import annotations
 
 import atexit
-import functools
 import importlib.util
 import logging
-import os
 import re
 import signal
 import threading
@@ -56,54 +54,20 @@ from rag.backends.base import (
 from rag.backends.citation_grammar import cited_reply_grammar, llama_kwargs
 from rag.backends.local_child import TokenCounter
 from rag.backends.local_worker import ChildError, ModelWorker, WorkerKey, worker_for
+from rag.backends.threads import apply_request_threads, auto_thread_cap
 from rag.profiles import ModelProfile
 from rag.prompts import source_labels
 from rag.reasoning import ANSWER_CLOSE, StreamSplitter, collect, normalise_message, usage_from_response
 from rag.types import Generation, Usage
 
-__all__ = ["LocalBackend", "LoadedModel", "clear_model_cache", "default_threads", "free_cpus", "load_model",
-           "packaged_gguf", "resolve_gguf", "usable_cpus", "usage_from_counts"]
+__all__ = ["LocalBackend", "LoadedModel", "clear_model_cache", "load_model", "packaged_gguf", "resolve_gguf",
+           "usage_from_counts"]
 
 log = logging.getLogger(__name__)
 
 # profile.chat_template → llama-cpp-python chat_format (None: the template inside the GGUF).
 _CHAT_FORMATS = {"server": None, "gguf": None, "llama3": "llama-3", "llama2": "llama-2"}
 _PACKAGE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-MAX_DEFAULT_THREADS = 8
-
-
-def usable_cpus() -> int:
-    """The CPUs this process may run on (its affinity mask where the OS has one)."""
-    try:
-        return len(os.sched_getaffinity(0)) or 1
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
-
-
-def free_cpus(cpus: int | None = None, load: float | None = None) -> int:
-    """CPUs that other work leaves free: ``cpus`` minus the 1-minute load average, rounded, at least 1."""
-    cpus = usable_cpus() if cpus is None else cpus
-    if load is None:
-        try:
-            load = os.getloadavg()[0]
-        except (AttributeError, OSError):
-            load = 0.0
-    return max(1, min(cpus, round(cpus - load)))
-
-
-@functools.lru_cache(maxsize=1)
-def default_threads() -> int:
-    """llama.cpp threads when ``llm_threads`` is unset: the CPUs free when the first local model starts
-    (``free_cpus``), at most 8. Chosen once per process, so every request shares one worker.
-
-    Why not a fixed share: llama.cpp's threads meet at a barrier after every operation, so one thread
-    descheduled by other work stalls them all. On the 2-core machines here, with other jobs running,
-    2 threads answered 3–4× slower than 1 (bench/first_answer.py, part 3); on an idle machine every core
-    helps. Set ``llm_threads`` (VERIRAG_LLM_THREADS) to pin it.
-    """
-    return max(1, min(MAX_DEFAULT_THREADS, free_cpus()))
 
 
 def packaged_gguf(package: str) -> Path:
@@ -160,7 +124,8 @@ _MODELS_LOCK = threading.Lock()
 
 
 def load_model(path: str | Path, n_ctx: int, n_threads: int, chat_format: str | None = None) -> LoadedModel:
-    """A cached ``Llama``: loaded at the first call for this (path, n_ctx, threads, chat format)."""
+    """A cached ``Llama``: loaded at the first call for this (path, n_ctx, threads, chat format).
+    ``n_threads`` 0: chosen per request (rag.backends.threads), up to ``auto_thread_cap()``."""
     key = (str(Path(path).resolve()), int(n_ctx), int(n_threads), chat_format)
     with _MODELS_LOCK:
         loaded = _MODELS.get(key)
@@ -170,10 +135,12 @@ def load_model(path: str | Path, n_ctx: int, n_threads: int, chat_format: str | 
             started = time.perf_counter()
             # n_threads_batch (prompt processing) defaults to every CPU in llama-cpp-python: keep it to
             # the configured count too, or a "1 thread" model still takes the whole machine per prompt.
-            llama = Llama(model_path=key[0], n_ctx=key[1], n_threads=key[2], n_threads_batch=key[2],
+            threads = key[2] or auto_thread_cap()
+            llama = Llama(model_path=key[0], n_ctx=key[1], n_threads=threads, n_threads_batch=threads,
                           chat_format=chat_format, verbose=False)
             loaded = LoadedModel(llama, Path(key[0]), key[1], key[2], time.perf_counter() - started)
-            log.info("loaded %s (n_ctx=%d, %d threads) in %.2f s", key[0], key[1], key[2], loaded.load_s)
+            log.info("loaded %s (n_ctx=%d, threads %s) in %.2f s", key[0], key[1], key[2] or "per request",
+                     loaded.load_s)
             _MODELS[key] = loaded
         return loaded
 
@@ -209,10 +176,12 @@ class LocalBackend:
     """The :class:`~rag.backends.base.Backend` for ``local`` profiles (llama-cpp-python, see the module doc).
 
     ``isolate`` (default True): the model runs in a worker process; False: in this process.
+    ``n_threads`` (``llm_threads``): llama.cpp's threads; None: chosen per request from the CPUs idle
+    just before it (rag.backends.threads).
     """
 
     def __init__(self, *, n_threads: int | None = None, isolate: bool = True) -> None:
-        self.n_threads = n_threads or default_threads()
+        self.n_threads = n_threads
         self.isolate = isolate
 
     def model_key(self, profile: ModelProfile) -> WorkerKey:
@@ -227,7 +196,7 @@ class LocalBackend:
                 profile=profile.name,
             ) from None
         chat_format = _CHAT_FORMATS.get(profile.chat_template, profile.chat_template)
-        return WorkerKey(str(path.resolve()), int(profile.context_window), int(self.n_threads), chat_format)
+        return WorkerKey(str(path.resolve()), int(profile.context_window), int(self.n_threads or 0), chat_format)
 
     def _load_error(self, profile: ModelProfile, key: WorkerKey, exc: Any) -> ModelConfigError:
         return ModelConfigError(
@@ -322,7 +291,8 @@ class LocalBackend:
             loaded = self.model_for(profile)
             with loaded.lock:
                 try:
-                    response = loaded.llama.create_chat_completion(**llama_kwargs(kwargs))
+                    apply_request_threads(loaded.llama, loaded.n_threads)
+                    response = loaded.llama.create_chat_completion(**llama_kwargs(kwargs, loaded.llama))
                 except ValueError as exc:  # "Requested tokens (N) exceed context window of M"
                     raise self._request_error(profile, exc) from exc
         choice = response["choices"][0]
@@ -349,13 +319,12 @@ class LocalBackend:
 
     def _local_chunks(self, profile: ModelProfile, loaded: LoadedModel, kwargs: dict[str, Any]
                       ) -> Iterator[tuple[str, Any]]:
-        from llama_cpp import LogitsProcessorList
-
         counter = TokenCounter()
         with loaded.lock:  # held until the stream ends or the consumer closes it
             try:
+                apply_request_threads(loaded.llama, loaded.n_threads)
                 chunks = loaded.llama.create_chat_completion(
-                    **llama_kwargs(kwargs), stream=True, logits_processor=LogitsProcessorList([counter]))
+                    **llama_kwargs(kwargs, loaded.llama, [counter]), stream=True)
                 for chunk in chunks:
                     yield "chunk", chunk
             except ValueError as exc:

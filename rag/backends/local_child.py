@@ -7,7 +7,8 @@ process alone). ``FD`` is one end of a socket pair, spoken through ``multiproces
 
 Protocol, one request at a time:
 
-* parent → ``{"op": "load", "path", "n_ctx", "n_threads", "chat_format"}`` once; child →
+* parent → ``{"op": "load", "path", "n_ctx", "n_threads", "chat_format"}`` once (``n_threads`` 0: chosen
+  before each request from the CPUs idle then, rag.backends.threads); child →
   ``("ready", {"load_s", "pid"})`` or ``("error", "load", message)`` (and exits).
 * parent → ``{"op": "chat", "kwargs", "stream", "raise_signal"}``; child → ``("result", response)`` for a
   whole answer, or ``("chunk", chunk)``… then ``("end", counts)`` for a stream; ``("error", kind, message)``
@@ -57,10 +58,13 @@ class TokenCounter:
 def _load(request: dict) -> Any:
     from llama_cpp import Llama
 
+    from rag.backends.threads import auto_thread_cap
+
+    threads = request["n_threads"] or auto_thread_cap()
     # n_threads_batch (prompt processing) defaults to every CPU in llama-cpp-python: keep it to the
     # configured count too, or a "1 thread" model still takes the whole machine per prompt.
-    return Llama(model_path=request["path"], n_ctx=request["n_ctx"], n_threads=request["n_threads"],
-                 n_threads_batch=request["n_threads"], chat_format=request["chat_format"], verbose=False)
+    return Llama(model_path=request["path"], n_ctx=request["n_ctx"], n_threads=threads, n_threads_batch=threads,
+                 chat_format=request["chat_format"], verbose=False)
 
 
 def _cancelled(conn: Any) -> bool:
@@ -71,7 +75,7 @@ def _cancelled(conn: Any) -> bool:
     return False
 
 
-def _chat(conn: Any, llama: Any, request: dict) -> None:
+def _chat(conn: Any, llama: Any, request: dict, fixed_threads: int) -> None:
     sig = request.get("raise_signal")
     if sig:
         os.kill(os.getpid(), int(sig))
@@ -79,16 +83,16 @@ def _chat(conn: Any, llama: Any, request: dict) -> None:
         conn.send(("error", "internal", f"signal {sig} did not end the worker"))
         return
     from rag.backends.citation_grammar import llama_kwargs
+    from rag.backends.threads import apply_request_threads
 
-    kwargs = llama_kwargs(dict(request["kwargs"]))
     try:
+        apply_request_threads(llama, fixed_threads)
         if not request.get("stream"):
-            conn.send(("result", llama.create_chat_completion(**kwargs)))
+            conn.send(("result", llama.create_chat_completion(**llama_kwargs(dict(request["kwargs"]), llama))))
             return
-        from llama_cpp import LogitsProcessorList
-
         counter = TokenCounter()
-        chunks = llama.create_chat_completion(**kwargs, stream=True, logits_processor=LogitsProcessorList([counter]))
+        kwargs = llama_kwargs(dict(request["kwargs"]), llama, [counter])
+        chunks = llama.create_chat_completion(**kwargs, stream=True)
         try:
             for chunk in chunks:
                 conn.send(("chunk", chunk))
@@ -118,13 +122,14 @@ def main(fd: int) -> int:
             conn.send(("error", "load", f"{type(exc).__name__}: {exc}"))
             return 1
         conn.send(("ready", {"load_s": time.perf_counter() - started, "pid": os.getpid()}))
+        fixed_threads = request["n_threads"]
         while True:
             request = conn.recv()
             op = request.get("op")
             if op == "exit":
                 break
             if op == "chat":
-                _chat(conn, llama, request)
+                _chat(conn, llama, request, fixed_threads)
             # a stray "cancel" (the stream had already ended) needs no answer
     except (EOFError, OSError):  # the parent closed its end or died: nothing left to serve
         pass

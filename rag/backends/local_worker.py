@@ -74,7 +74,7 @@ def crash_advice(signal_name: str | None) -> str:
 class WorkerKey:
     path: str  # resolved GGUF path
     n_ctx: int
-    n_threads: int
+    n_threads: int  # 0: chosen per request from the idle CPUs (rag.backends.threads)
     chat_format: str | None
 
 
@@ -146,8 +146,8 @@ class ModelWorker:
             self._discard()
             raise ChildError(payload[0], payload[1]) if kind == "error" else ChildError("load", repr(payload))
         self.load_s = payload[0]["load_s"]
-        log.info("worker pid %d loaded %s (n_ctx=%d, %d threads) in %.2f s (%.2f s with the start)",
-                 process.pid, self.key.path, self.key.n_ctx, self.key.n_threads, self.load_s,
+        log.info("worker pid %d loaded %s (n_ctx=%d, threads %s) in %.2f s (%.2f s with the start)",
+                 process.pid, self.key.path, self.key.n_ctx, self.key.n_threads or "per request", self.load_s,
                  time.perf_counter() - started)
 
     def close(self) -> None:

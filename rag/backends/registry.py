@@ -2,8 +2,8 @@
 
 Settings read: ``llama_base_url`` (server for ``openai_compatible`` profiles without a base_url of
 their own), ``llm_retry_base_s``, ``llm_retry_cap_s``, ``llm_retry_after_max_s`` (their defaults live in
-rag.settings) and ``llm_threads`` (llama.cpp threads for ``local`` profiles; None → the CPUs free when
-the first local model starts, ``rag.backends.local.default_threads``).
+rag.settings) and ``llm_threads`` (llama.cpp threads for ``local`` profiles; None → the CPUs idle just before each
+request, ``rag.backends.threads``).
 
 Backends are shared per configuration, so their HTTP clients and loaded models are reused.
 """
@@ -36,9 +36,9 @@ def backend_for(profile: ModelProfile, settings: Settings | None = None) -> Back
         key: tuple[Any, ...] = ("openai", retry, base_url)
         factory = lambda: OpenAICompatBackend(retry=retry, default_base_url=base_url)  # noqa: E731
     elif provider == "local":
-        from rag.backends.local import LocalBackend, default_threads
+        from rag.backends.local import LocalBackend
 
-        threads = settings.llm_threads or default_threads()
+        threads = settings.llm_threads  # None: chosen per request (rag.backends.threads)
         key = ("local", threads)
         factory = lambda: LocalBackend(n_threads=threads)  # noqa: E731
     else:

@@ -222,10 +222,19 @@ def test_missing_model_file_is_a_config_error(backend, profile, tmp_path):
         backend.generate(dataclasses.replace(profile, model=str(broken)), QUESTION)
 
 
-def test_default_threads_are_the_cpus_other_work_leaves_free():
-    from rag.backends.local import free_cpus
+def test_unpinned_threads_are_chosen_per_request_from_the_idle_cpus(profile, monkeypatch):
+    import llama_cpp
 
-    assert free_cpus(cpus=2, load=0.1) == 2  # an idle machine: every core
-    assert free_cpus(cpus=2, load=1.2) == 1
-    assert free_cpus(cpus=2, load=6.0) == 1  # never fewer than one
-    assert free_cpus(cpus=16, load=3.4) == 13
+    from rag.backends import threads
+
+    backend = LocalBackend(isolate=False)  # llm_threads unset
+    monkeypatch.setattr(threads, "auto_thread_cap", lambda: 2)
+    counts = []
+    for idle in (0.2, 5.0):  # a busy machine, then an idle one
+        monkeypatch.setattr(threads, "idle_cpus", lambda idle=idle: idle)
+        backend.generate(profile, QUESTION, max_tokens=2)
+        counts.append(llama_cpp.llama_n_threads(backend.model_for(profile).llama.ctx))
+    assert counts == [1, 2]
+    pinned = LocalBackend(n_threads=1, isolate=False)
+    pinned.generate(profile, QUESTION, max_tokens=2)  # pinned: the idle reading is not consulted
+    assert llama_cpp.llama_n_threads(pinned.model_for(profile).llama.ctx) == 1
