@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import PurePosixPath, PureWindowsPath
-from typing import Any, Sequence
+from typing import Sequence
 
+from rag.pipeline_hooks import PipelineHook
 from rag.types import Passage
 
 
@@ -46,15 +47,9 @@ def with_public_sources(passages: Sequence[Passage]) -> list[Passage]:
     return [dataclasses.replace(p, source=public_source(p.source, p.doc_id)) for p in passages]
 
 
-class PublicSourceRetriever:
-    """The collection's retriever as the API's pipeline sees it: passages carry public sources, so
-    the prompt, the citations, the verdict's evidence and every response show no server path."""
+class PublicSources(PipelineHook):
+    """The API's pipeline hook: retrieved passages carry public sources, so the prompt, the citations,
+    the verdict's evidence and every response show no server path."""
 
-    def __init__(self, inner: Any):
-        self._inner = inner
-
-    def retrieve(self, *args: Any, **kwargs: Any) -> list[Passage]:
-        return with_public_sources(self._inner.retrieve(*args, **kwargs))
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
+    def retrieved(self, passages: list[Passage]) -> list[Passage]:
+        return with_public_sources(passages)

@@ -23,9 +23,9 @@ from rag.settings import Settings
 from rag.store import StoreLockedError, StoreMissingError, VectorStore, list_collections, open_store
 
 from api.errors import TooManyOpenCollections
-from api.public_sources import PublicSourceRetriever
+from api.public_sources import PublicSources
 from api.redaction import public_lock_error
-from api.stages import StageMarkingRetriever, StageMarkingVerifier
+from api.stages import StageDeadlines
 
 DEFAULT_MAX_OPEN = 32
 
@@ -122,12 +122,9 @@ class CollectionRegistry:
     def _pipeline_for(self, store: VectorStore) -> Pipeline:
         embedder = self._embedder()
         store.check_dimension(embedder.dimension)
-        pipeline = pipeline_for(self.settings, store, embedder)
-        pipeline.retriever = StageMarkingRetriever(PublicSourceRetriever(pipeline.retriever))
-        if pipeline.verifier is not None:
-            if self._verifier is not None:
-                pipeline.verifier = self._verifier()
-            pipeline.verifier = StageMarkingVerifier(pipeline.verifier)
+        pipeline = pipeline_for(self.settings, store, embedder, hooks=[PublicSources(), StageDeadlines()])
+        if pipeline.verifier is not None and self._verifier is not None:
+            pipeline.verifier = self._verifier()  # the server's one verifier, shared by every collection
         return pipeline
 
     def close(self) -> None:

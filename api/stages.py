@@ -1,21 +1,22 @@
 """Deadlines per stage of a question, kept while the blocking pipeline runs on a worker thread.
 
-The pipeline is synchronous and knows nothing of deadlines. The collection's retriever and
-verifier are wrapped in proxies that tell a :class:`StageClock` which stage the worker thread is in
-(retrieval → generation → verification, and back to generation when the retry policy asks the
+The pipeline is synchronous and knows nothing of deadlines. Its stage hook (:class:`StageDeadlines`,
+a rag.pipeline_hooks hook) tells a :class:`StageClock` which stage the worker thread is in
+(retrieval → generation → verification, and generation again when the retry policy asks the
 model again); the request's coroutine watches the clock and gives up with :class:`StageTimeout`
 when the current stage has run past its limit. A stage's deadline starts when the worker thread
 starts it: time spent waiting for a thread is ``queued`` and counts toward no stage.
 
 Python cannot kill a thread. Work that is given up (deadline passed, client gone) is told so through
 ``clock.cancelled``: a stream stops at its next event (closing the model's stream), and the stage
-proxies raise :class:`RequestCancelled` before the next retrieval or verification starts, so an
+hook raises :class:`RequestCancelled` before the next stage starts, so an
 abandoned question stops at the latest when its current model call returns.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import threading
 import time
@@ -24,6 +25,7 @@ from typing import Any, Awaitable, Callable, Iterator
 
 from api.admission import GenerationSlot
 from api.errors import StageTimeout
+from rag.pipeline_hooks import PipelineHook
 
 POLL_S = 0.25  # how often a waiting request looks at the clock (and whether its client is still there)
 QUEUED = "queued"  # waiting for a worker thread: no deadline of its own (admission bounds the wait)
@@ -77,44 +79,17 @@ def _stop_if_cancelled() -> None:
         raise RequestCancelled(f"stopped before the {clock.stage} stage ended: nobody waits for the answer")
 
 
-class StageMarkingRetriever:
-    """The retriever as the pipeline sees it: retrieval, then whatever follows is generation."""
+class StageDeadlines(PipelineHook):
+    """The pipeline's stages as the request's clock sees them: each stage marks the clock when it starts,
+    and work nobody waits for any more stops before a stage starts and after one ends (so a retry does
+    not ask the model again, and an answer nobody will read is not verified)."""
 
-    def __init__(self, inner: Any):
-        self._inner = inner
-
-    def retrieve(self, *args: Any, **kwargs: Any):
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[None]:
         _stop_if_cancelled()
-        _mark("retrieval")
-        try:
-            passages = self._inner.retrieve(*args, **kwargs)
-        finally:
-            _mark("generation")
-        _stop_if_cancelled()  # before the model is asked
-        return passages
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-
-class StageMarkingVerifier:
-    """The verifier as the pipeline sees it: verification, then generation again (a retry)."""
-
-    def __init__(self, inner: Any):
-        self._inner = inner
-
-    def verify(self, *args: Any, **kwargs: Any):
-        _stop_if_cancelled()  # an answer nobody will read is not worth verifying
-        _mark("verification")
-        try:
-            verdict = self._inner.verify(*args, **kwargs)
-        finally:
-            _mark("generation")
-        _stop_if_cancelled()  # before a retry asks the model again
-        return verdict
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
+        _mark(name)
+        yield
+        _stop_if_cancelled()
 
 
 def _in_clock(clock: StageClock, work: Callable[[], Any], slot: GenerationSlot | None = None) -> Callable[[], Any]:

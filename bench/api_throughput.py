@@ -159,8 +159,39 @@ def in_process(data_dir: Path, embedder, requests: int, warmup: int) -> dict:
             for concurrency in levels:
                 log(f"in-process ({label} embedder), {concurrency} threads …")
                 results[f"{label}_c{concurrency}"] = measure(call, requests, concurrency, {"process": cpu_seconds})
+        log("in-process, the API's pipeline hooks on and off, alternating …")
+        results["hooks"] = hook_cost(settings, store, batching, requests)
         batching.close()
     return results
+
+
+def hook_cost(settings, store, embedder, requests: int, block: int = 25) -> dict:
+    """What the pipeline hooks cost a retrieval: the pipeline the API builds (OpenTelemetry spans where
+    the API is installed, public sources, stage deadlines) against the same pipeline with no hook, one
+    thread, alternating blocks of ``block`` questions so that drift in the machine's load hits both."""
+    from api.public_sources import PublicSources
+    from api.stages import StageDeadlines
+    from rag.pipeline import AnswerRequest, pipeline_for
+
+    hooked = pipeline_for(settings, store, embedder, hooks=[PublicSources(), StageDeadlines()])
+    bare = pipeline_for(settings, store, embedder)
+    bare.hooks = []
+    seconds: dict[str, list[float]] = {"hooks": [], "no_hooks": []}
+    for start in range(0, requests, block):
+        order = (("hooks", hooked), ("no_hooks", bare)) if start // block % 2 == 0 else (("no_hooks", bare), ("hooks", hooked))
+        for name, pipeline in order:
+            for n in range(start, min(start + block, requests)):
+                started = time.perf_counter()
+                pipeline.retrieve(AnswerRequest(QUESTIONS[n % len(QUESTIONS)]))
+                seconds[name].append(time.perf_counter() - started)
+    medians = {name: statistics.median(values) * 1000 for name, values in seconds.items()}
+    return {
+        "hooks": [type(hook).__name__ for hook in hooked.hooks],
+        "requests_each": requests,
+        "p50_ms": {name: round(ms, 3) for name, ms in medians.items()},
+        "total_s": {name: round(sum(values), 3) for name, values in seconds.items()},
+        "hooks_over_no_hooks": round(sum(seconds["hooks"]) / sum(seconds["no_hooks"]), 3),
+    }
 
 
 # -- the HTTP runs --------------------------------------------------------------------------------------
@@ -307,6 +338,14 @@ def render_markdown(result: dict, heading_level: int = 2) -> str:
         f"{'met' if goal['met'] else 'NOT met'} (load average at start: {machine['load_average_at_start']}).",
         "",
     ]  # fmt: skip
+    hooks = local.get("hooks")
+    if hooks:  # results from before the pipeline had hooks have no such row
+        lines += [
+            f"Pipeline hooks ({', '.join(hooks['hooks'])}) against none, the same retrievals in alternating "
+            f"blocks on one thread, {hooks['requests_each']} each: p50 {hooks['p50_ms']['hooks']} ms against "
+            f"{hooks['p50_ms']['no_hooks']} ms; total time ratio **{hooks['hooks_over_no_hooks']}×**.",
+            "",
+        ]
     return "\n".join(lines)
 
 

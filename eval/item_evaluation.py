@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from rag.pipeline import AnswerRequest, AnswerResult, Pipeline, usage_dict
+from rag.pipeline_hooks import PipelineHook
 from rag.types import Generation, Passage, Usage
 from rag.verify.verdict import Verdict
 
@@ -33,20 +34,16 @@ def item_key(part: str, item_id: str) -> str:
     return f"{part}:{item_id}"
 
 
-class RecordingRetriever:
-    """Wraps the pipeline's retriever to keep the ranked passages of the last question: the
-    pipeline's result lists passages in prompt order (by document), not by rank."""
+class RankRecorder(PipelineHook):
+    """A pipeline hook that keeps the ranked passages of the last question: the pipeline's result lists
+    passages in prompt order (by document), not by rank."""
 
-    def __init__(self, retriever: Any):
-        self._retriever = retriever
+    def __init__(self) -> None:
         self.last: list[Passage] = []
 
-    def retrieve(self, *args: Any, **kwargs: Any) -> list[Passage]:
-        self.last = list(self._retriever.retrieve(*args, **kwargs))
-        return self.last
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._retriever, name)
+    def retrieved(self, passages: list[Passage]) -> list[Passage]:
+        self.last = list(passages)
+        return passages
 
 
 @dataclass(frozen=True)
@@ -75,7 +72,7 @@ def verdict_summary(verdict: Verdict | None) -> dict | None:
 
 
 def evaluate_question(
-    question: Question, pipeline: Pipeline, recorder: RecordingRetriever, scorer: AnswerScorer, options: QuestionSettings
+    question: Question, pipeline: Pipeline, recorder: RankRecorder, scorer: AnswerScorer, options: QuestionSettings
 ) -> dict:
     recorder.last = []
     result: AnswerResult = pipeline.answer(

@@ -46,7 +46,7 @@ from eval.dataset import Dataset, DatasetError
 from eval.itemlog import ItemLog
 from eval.item_evaluation import (
     QuestionSettings,
-    RecordingRetriever,
+    RankRecorder,
     evaluate_labelled,
     evaluate_question,
     evaluate_retrieval,
@@ -251,8 +251,8 @@ class EvalRun:
                 pipeline = Pipeline(plan.settings, store, embedder, verifier=self._verifier)
             else:
                 pipeline = pipeline_for(plan.settings, store, embedder)
-            recorder = RecordingRetriever(pipeline.retriever)
-            pipeline.retriever = recorder
+            recorder = RankRecorder()
+            pipeline.hooks.append(recorder)
             question_settings = QuestionSettings(model=plan.model, top_k=plan.top_k)
             for question in pending:
                 bar.set_postfix_str(question.id[:24], refresh=False)

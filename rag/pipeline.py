@@ -1,7 +1,9 @@
 """One question, start to finish: retrieve → prompt → generate → verify → policy → result.
 
 The verifier plugs in through :class:`Verifier` (``pipeline_for`` wires the configured one); without one
-the result carries no verdict. The verdict policy (``rag.verify.policy``) runs here because a retry needs
+the result carries no verdict. Hooks (rag.pipeline_hooks) see each stage — retrieval, generation,
+verification — and may rewrite the retrieved passages: the API's deadlines and public sources, the
+evaluation's rank recorder and the OpenTelemetry spans (rag.tracing) plug in there. The verdict policy (``rag.verify.policy``) runs here because a retry needs
 the model: accept, flag (warnings), retry once with the verifier's feedback, or abstain.
 """
 
@@ -15,6 +17,7 @@ from typing import Any, Iterator, Mapping, Protocol, Sequence
 from rag.backends import backend_for, generate_with_fallback, stream_with_fallback
 from rag.citations import Citation, resolve_citations
 from rag.embedding import DenseEmbedder
+from rag.pipeline_hooks import PipelineHook, stages
 from rag.profiles import ModelProfile, estimate_cost, resolve_profile
 from rag.prompts import Prompt, build_prompt
 from rag.retrieval import Retriever, retriever_for
@@ -102,23 +105,40 @@ class Pipeline:
         embedder: DenseEmbedder | None = None,
         verifier: Verifier | None = None,
         retriever: Retriever | None = None,
+        hooks: Sequence[PipelineHook] = (),
     ):
+        from rag.tracing import tracing_hooks
+
         self.settings = settings
         self.store = store
         self.retriever = retriever or retriever_for(settings, store, embedder)
         self.verifier = verifier
+        self.hooks: list[PipelineHook] = [*tracing_hooks(), *hooks]
 
     def profile(self, name: str | None) -> ModelProfile:
         """The named profile (the default model for None), as the settings define it."""
         return resolve_profile(name, self.settings)
 
     def retrieve(self, request: AnswerRequest) -> list[Passage]:
-        return self.retriever.retrieve(
-            request.question,
-            top_k=request.top_k or self.settings.retrieval_top_k,
-            filters=request.filters,
-            fusion=request.fusion or self.settings.fusion,
-        )
+        with stages(self.hooks, "retrieval"):
+            passages = self.retriever.retrieve(
+                request.question,
+                top_k=request.top_k or self.settings.retrieval_top_k,
+                filters=request.filters,
+                fusion=request.fusion or self.settings.fusion,
+            )
+            for hook in self.hooks:
+                passages = hook.retrieved(passages)
+        return passages
+
+    def _generate(self, model: str, messages: Sequence[Mapping[str, Any]]) -> Generation:
+        with stages(self.hooks, "generation"):
+            return generate_with_fallback(model, self.profile, partial(backend_for, settings=self.settings), messages)
+
+    def _verify(self, question: str, passages: Sequence[Passage], generation: Generation) -> Verdict:
+        assert self.verifier is not None
+        with stages(self.hooks, "verification"):
+            return self.verifier.verify(question, passages, generation)
 
     def prompt(self, request: AnswerRequest, passages: list[Passage], profile: ModelProfile) -> Prompt:
         return build_prompt(profile, passages, request.question, request.history)
@@ -135,9 +155,7 @@ class Pipeline:
         profile = self.profile(request.model)
         prompt = self.prompt(request, passages, profile)
         started = time.perf_counter()
-        generation = generate_with_fallback(
-            profile.name, self.profile, partial(backend_for, settings=self.settings), prompt.messages
-        )
+        generation = self._generate(profile.name, prompt.messages)
         timings["generate"] = time.perf_counter() - started
         return self._finish(request, prompt, generation, timings)
 
@@ -155,13 +173,14 @@ class Pipeline:
         yield "retrieval", prompt.passages
         started = time.perf_counter()
         generation: Generation | None = None
-        for kind, payload in stream_with_fallback(
-            profile.name, self.profile, partial(backend_for, settings=self.settings), prompt.messages
-        ):
-            if kind == "done":
-                generation = payload
-            else:
-                yield kind, payload
+        with stages(self.hooks, "generation"):
+            for kind, payload in stream_with_fallback(
+                profile.name, self.profile, partial(backend_for, settings=self.settings), prompt.messages
+            ):
+                if kind == "done":
+                    generation = payload
+                else:
+                    yield kind, payload
         timings["generate"] = time.perf_counter() - started
         assert generation is not None, "a backend stream always ends with done"
         result = self._finish(request, prompt, generation, timings)
@@ -173,10 +192,9 @@ class Pipeline:
         self, request: AnswerRequest, prompt: Prompt, generation: Generation, timings: dict
     ) -> tuple[Generation, Verdict, str | None]:
         """(the generation to return, its verdict with the policy's action, the replaced answer if any)."""
-        assert self.verifier is not None
         policy = self.policy(request)
         started = time.perf_counter()
-        verdict = self.verifier.verify(request.question, prompt.passages, generation)
+        verdict = self._verify(request.question, prompt.passages, generation)
         timings["verify"] = time.perf_counter() - started
         if fully_supported(verdict) or policy == "accept":
             return generation, verdict.with_policy("accept", warnings_for(verdict) if policy != "accept" else ()), None
@@ -192,13 +210,10 @@ class Pipeline:
         messages = [*prompt.messages, {"role": "assistant", "content": generation.answer},
                     {"role": "user", "content": feedback_message(verdict)}]
         started = time.perf_counter()
-        second = generate_with_fallback(
-            generation.model or request.model or self.settings.default_model, self.profile,
-            partial(backend_for, settings=self.settings), messages,
-        )
+        second = self._generate(generation.model or request.model or self.settings.default_model, messages)
         timings["retry_generate"] = time.perf_counter() - started
         started = time.perf_counter()
-        second_verdict = self.verifier.verify(request.question, prompt.passages, second)
+        second_verdict = self._verify(request.question, prompt.passages, second)
         timings["retry_verify"] = time.perf_counter() - started
         both = generation.usage + second.usage
         if better(verdict, second_verdict):
@@ -234,9 +249,11 @@ class Pipeline:
 
 
 
-def pipeline_for(settings: Settings, store: VectorStore, embedder: DenseEmbedder | None = None) -> Pipeline:
+def pipeline_for(settings: Settings, store: VectorStore, embedder: DenseEmbedder | None = None,
+                 hooks: Sequence[PipelineHook] = ()) -> Pipeline:
     """The pipeline the settings describe: retrieval, the configured models and the verifier."""
     from rag.verify.verifier import verifier_for
 
     retriever = retriever_for(settings, store, embedder)
-    return Pipeline(settings, store, verifier=verifier_for(settings, retriever.embedder), retriever=retriever)
+    return Pipeline(settings, store, verifier=verifier_for(settings, retriever.embedder), retriever=retriever,
+                    hooks=hooks)

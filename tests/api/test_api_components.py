@@ -14,7 +14,8 @@ from api.batching import BatchingQueryEmbedder
 from api.errors import StageTimeout
 from api.keys import AuthenticationError, KeyStore
 from api.ratelimit import TokenBucketLimiter
-from api.stages import DeadlineStream, StageMarkingRetriever, StageMarkingVerifier, run_with_deadlines
+from api.stages import DeadlineStream, RequestCancelled, StageClock, StageDeadlines, _in_clock, run_with_deadlines
+from rag.pipeline_hooks import stages
 
 # -- keys -------------------------------------------------------------------------------------------
 
@@ -140,31 +141,19 @@ def test_batched_vectors_equal_the_model_s_own(embedder):
 # -- stage deadlines --------------------------------------------------------------------------------
 
 
-class SlowRetriever:
-    def __init__(self, seconds: float):
-        self.seconds = seconds
-
-    def retrieve(self, question):
-        time.sleep(self.seconds)
-        return [question]
-
-
-class Verifier:
-    def __init__(self, seconds: float = 0.0):
-        self.seconds = seconds
-
-    def verify(self, answer):
-        time.sleep(self.seconds)
-        return f"checked {answer}"
-
-
 def pipeline_work(retrieve_s: float = 0.0, generate_s: float = 0.0, verify_s: float = 0.0):
-    retriever, verifier = StageMarkingRetriever(SlowRetriever(retrieve_s)), StageMarkingVerifier(Verifier(verify_s))
+    """A question's stages as the pipeline runs them, each under the API's stage hook."""
+    hooks = [StageDeadlines()]
 
     def work():
-        passages = retriever.retrieve("q")
-        time.sleep(generate_s)
-        return verifier.verify(passages[0])
+        with stages(hooks, "retrieval"):
+            time.sleep(retrieve_s)
+            passages = ["q"]
+        with stages(hooks, "generation"):
+            time.sleep(generate_s)
+        with stages(hooks, "verification"):
+            time.sleep(verify_s)
+            return f"checked {passages[0]}"
 
     return work
 
@@ -184,6 +173,22 @@ def test_the_stage_that_overruns_is_named(slow_stage):
 def test_work_within_its_deadlines_returns_its_result():
     with ThreadPoolExecutor(2) as pool:
         assert asyncio.run(run_with_deadlines(pool, pipeline_work(), LIMITS)) == "checked q"
+
+
+def test_work_nobody_waits_for_stops_before_its_next_stage():
+    clock = StageClock()
+    entered = []
+    hooks = [StageDeadlines()]
+
+    def work():
+        with stages(hooks, "retrieval"):
+            entered.append(clock.stage)
+            clock.cancelled.set()  # the client hangs up during retrieval
+        entered.append("after retrieval")  # never reached: the stage's end stops the work
+
+    with pytest.raises(RequestCancelled, match="retrieval"):
+        _in_clock(clock, work)()
+    assert entered == ["retrieval"]
 
 
 def test_a_stream_yields_events_and_raises_the_generator_s_error():
