@@ -69,6 +69,7 @@ class AppState:
         self.worker = IngestWorker(self.jobs, self.collections, settings, self.embedder, self.uploads_dir,
                                    self.metrics)
         self.readiness_cache: tuple[float, dict] | None = None
+        self.model_status_cache: tuple[float, dict] | None = None  # GET /v1/models (api.readiness)
         self._users = 0
         self._users_lock = threading.Lock()
 

@@ -10,17 +10,20 @@ the retry and abstain policies the content is held back until verified and sent 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
 from fastapi import APIRouter, Request
 
 from rag.pipeline import AnswerResult
-from rag.profiles import load_profiles
+from rag.profiles import canonical_name, load_profiles
 
 from api import answering
 from api.deps import Authenticated, State
 from api.errors import ApiError
+from api.readiness import model_statuses
+from api.redaction import redact
 from api.schemas.common import error_responses
 from api.schemas.openai import MODEL_PREFIX, ChatCompletion, ChatCompletionRequest, ChatMessageIn, ModelList
 from api.sse import KEEPALIVE, event, event_stream, openapi_stream
@@ -33,9 +36,17 @@ HISTORY_ROLES = ("user", "assistant")
 @router.get("/v1/models", response_model=ModelList, summary="Model profiles, as OpenAI models",
             responses=error_responses(401, 429))
 async def models(caller: Authenticated, state: State):
-    names = sorted(load_profiles(state.settings))
-    return {"object": "list", "data": [{"id": MODEL_PREFIX + name, "object": "model", "created": 0,
-                                        "owned_by": "verirag"} for name in names]}
+    """The default profile first, then the others by name; each says in ``verirag`` whether it can answer
+    now, so a client offers the usable ones (a request to an unusable one fails with 502 or 503)."""
+    profiles = load_profiles(state.settings)
+    default = canonical_name(state.settings.default_model, state.settings)
+    names = sorted(profiles, key=lambda name: (name != default, name))
+    statuses = await asyncio.get_running_loop().run_in_executor(state.executor, model_statuses, state, names)
+    return {"object": "list", "data": [
+        {"id": MODEL_PREFIX + name, "object": "model", "created": 0, "owned_by": "verirag",
+         "verirag": {"default": name == default, "provider": profiles[name].provider, "usable": statuses[name]["ok"],
+                     "reason": None if statuses[name]["ok"] else redact(statuses[name]["detail"], state.settings)}}
+        for name in names]}
 
 
 def _text(message: ChatMessageIn) -> str:

@@ -128,11 +128,22 @@ class ChatCompletionChunk(BaseModel):
     verirag: Optional[VeriragExtras] = Field(None, description="On the chunk that carries finish_reason.")
 
 
+class ModelStatus(BaseModel):
+    """verirag's extension of an OpenAI model object (OpenAI clients ignore it)."""
+
+    default: bool = Field(description="The profile a request without a model uses.")
+    provider: str = Field(examples=["local", "deepseek", "openai_compatible"])
+    usable: bool = Field(description="Whether the model can answer now: its key is configured and its server "
+                                     "answers, or its model file is here (checked at most every 30 s).")
+    reason: str | None = Field(None, description="Why not, when it is not usable (server paths and URLs removed).")
+
+
 class ModelCard(BaseModel):
-    id: str = Field(examples=["verirag/deepseek-v4-flash"])
+    id: str = Field(examples=["verirag/local"])
     object: Literal["model"] = "model"
     created: int = 0
     owned_by: str = "verirag"
+    verirag: ModelStatus | None = None
 
 
 class ModelList(BaseModel):
