@@ -3,8 +3,8 @@
 Sections (runs of blocks under the same heading path) are split separately, so a chunk never
 straddles two sections. LlamaIndex's ``SentenceSplitter`` does the splitting (sentence and
 paragraph boundaries first), counting tokens with the embedding model's tokenizer; the budget
-leaves room for the title header and the special tokens the embedder adds, so no chunk is ever
-truncated by the model.
+leaves room for the title header (``rag.chunk_header``, the one the embedder reads) and the special
+tokens the embedder adds, so no chunk is ever truncated by the model.
 
 Tables (blocks from :mod:`ingest.tables`: one row a line) are split by rows, never inside a row
 unless that row alone exceeds the budget (the sentence splitter then cuts it). A section that fits
@@ -29,6 +29,7 @@ from typing import Callable, Sequence
 
 from llama_index.core.node_parser import SentenceSplitter
 
+from rag.chunk_header import chunk_header
 from rag.ids import chunk_point_id, sha256_hex
 from rag.types import Chunk, ChunkMetadata
 from ingest.parse import BLOCK_SEPARATOR, Block, ParsedDocument
@@ -118,13 +119,10 @@ class Chunker:
             chunks.append(Chunk(chunk_point_id(doc_id, index), doc_id, piece.text, metadata))
         return chunks
 
-    def _header(self, document: ParsedDocument, section_path: tuple[str, ...]) -> str:
-        return " / ".join(part for part in (document.title, *section_path) if part)
-
     def _split_section(
         self, document: ParsedDocument, section_path: tuple[str, ...], blocks: Sequence[Block]
     ) -> list[_Piece]:
-        header = self._header(document, section_path)
+        header = chunk_header(document.title, section_path)
         header_tokens = min(self.count_tokens(header) - SPECIAL_TOKENS, HEADER_TOKEN_CAP) if header else 0
         body_tokens = max(self.budget.total - SPECIAL_TOKENS - header_tokens - 1, MIN_BODY_TOKENS)
         if not any(block.is_table for block in blocks) or (

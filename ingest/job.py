@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
+from rag.chunk_record import to_payload
 from rag.embedding import DenseEmbedder, SparseEncoder, embedder_for
-from rag.retrieval import expansion_token_counts
+from rag.expansion import expansion_token_counts
 from rag.settings import Settings
 from rag.store import StoreMissingError, VectorStore, open_store
 from rag.types import Chunk, StoredPoint
@@ -73,30 +74,10 @@ class _Prepared:
         )
 
 
-def chunk_payload(chunk: Chunk) -> dict:
-    m = chunk.metadata
-    return {
-        "doc_id": chunk.doc_id,
-        "text": chunk.text,
-        "source": m.source,
-        "title": m.title,
-        "section_path": list(m.section_path),
-        "pages": list(m.pages),
-        "char_start": m.char_start,
-        "char_end": m.char_end,
-        "chunk_index": m.chunk_index,
-        "chunk_count": m.chunk_count,
-        "content_hash": m.content_hash,
-        "doc_hash": m.doc_hash,
-        "meta": dict(m.extra),
-        "table_header": m.table_header,  # embedded with the text (Chunk.embedding_text), not part of it
-    }
-
-
 def document_payloads(chunks: Sequence[Chunk], count_tokens: Callable[[str], int]) -> list[dict]:
-    """One document's payloads in index order, with the token counts neighbour expansion reads
-    (``token_count``, ``tokens_after_previous``), so that queries tokenize nothing."""
-    payloads = [chunk_payload(chunk) for chunk in chunks]
+    """One document's payloads in index order (rag.chunk_record), with the token counts neighbour
+    expansion reads (``token_count``, ``tokens_after_previous``), so that queries tokenize nothing."""
+    payloads = [to_payload(chunk) for chunk in chunks]
     for payload, counts in zip(payloads, expansion_token_counts(payloads, count_tokens)):
         payload.update(counts)
     return payloads
@@ -104,13 +85,16 @@ def document_payloads(chunks: Sequence[Chunk], count_tokens: Callable[[str], int
 
 class IngestJob:
     """``parser``: turns a file into a ParsedDocument or raises ParseError; by default the process's
-    isolated parse worker under the settings' limits (ingest.parse_worker)."""
+    isolated parse worker under the settings' limits (ingest.parse_worker). ``store``: an open store to
+    write into instead of opening ``options.collection`` (the API lends its collection's store this way);
+    the run borrows it and leaves it open."""
 
     def __init__(self, settings: Settings, embedder: DenseEmbedder | None = None,
-                 parser: Callable[[Path], ParsedDocument] | None = None):
+                 parser: Callable[[Path], ParsedDocument] | None = None, store: VectorStore | None = None):
         self.settings = settings
         self._embedder = embedder
         self._parser = parser
+        self._borrowed_store = store
         self._interrupted = threading.Event()
 
     def interrupt(self) -> None:
@@ -154,7 +138,7 @@ class IngestJob:
             report.failures.extend(Failure(f.path, f.error) for f in discovery.failures)
             report.files.total = len(discovery.sources) + len(discovery.failures)
 
-            store = self._open(options)
+            store = self._borrowed_store or self._open(options)
             states = store.document_states() if store is not None else {}
             plan = make_plan(discovery, states, self.settings, options.prune)
             report.failures.extend(Failure(f.path, f.error) for f in plan.rejected)
@@ -174,7 +158,7 @@ class IngestJob:
             self.interrupt()
             log.warning("interrupted at once: stopping without finishing the batch being written")
         finally:
-            if store is not None:
+            if store is not None and store is not self._borrowed_store:
                 store.close()
         report.interrupted = self.interrupted
         report.files.failed = len(report.failures)

@@ -14,6 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence
 
+from rag.chunk_header import chunk_header
 from rag.settings import Settings
 from rag.types import Passage
 
@@ -30,7 +31,7 @@ class Reranker(Protocol):
 
 def pair_text(passage: Passage) -> str:
     """What the cross-encoder reads for a passage: the same title/section header the embedder saw."""
-    header = " / ".join(part for part in (passage.title, *passage.section_path) if part)
+    header = chunk_header(passage.title, passage.section_path)
     return f"{header}\n{passage.text}" if header else passage.text
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from rag.chunk_header import chunk_header
+
 
 @dataclass(frozen=True, slots=True)
 class ChunkMetadata:
@@ -35,7 +37,7 @@ class Chunk:
     def embedding_text(self) -> str:
         """What the embedder reads: the title gives a short chunk its context, a table's header
         line the meaning of its rows."""
-        header = " / ".join(part for part in (self.metadata.title, *self.metadata.section_path) if part)
+        header = chunk_header(self.metadata.title, self.metadata.section_path)
         return "\n".join(part for part in (header, self.metadata.table_header, self.text) if part)
 
 

@@ -635,7 +635,8 @@ def test_verirag_variables_are_settings(compose: dict):
 def test_cluster_collection_is_the_one_verirag_would_create(compose: dict):
     """verirag opens an existing collection as it is: names, vector size and indexes must match."""
     from rag.embedding import default_model_path
-    from rag.store.base import DENSE_VECTOR, INTEGER_INDEXES, KEYWORD_INDEXES, SPARSE_VECTOR
+    from rag.chunk_record import INTEGER_INDEXES, KEYWORD_INDEXES
+    from rag.store.base import DENSE_VECTOR, SPARSE_VECTOR
 
     body = json.loads((ROOT / "deploy" / "cluster-collection.json").read_text(encoding="utf-8"))
     assert set(body["vectors"]) == {DENSE_VECTOR}

@@ -12,39 +12,16 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
-from typing import Any
 
 from ingest.job import IngestJob, IngestOptions
 from rag.settings import Settings
-from rag.store import StoreError, VectorStore
+from rag.store import StoreError
 
 from api.jobs.table import JobRecord, JobTable
 from api.registry import CollectionRegistry
 
 log = logging.getLogger("api.jobs")
 IDLE_WAIT_S = 5.0
-
-
-class _SharedStore:
-    """The registry's store, lent to one ingest run: the run's ``close()`` must not close it."""
-
-    def __init__(self, store: VectorStore):
-        self._store = store
-
-    def close(self) -> None:
-        pass
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._store, name)
-
-
-class _SharedStoreIngestJob(IngestJob):
-    def __init__(self, settings: Settings, embedder: Any, store: VectorStore):
-        super().__init__(settings, embedder)
-        self._shared = store
-
-    def _open(self, options: IngestOptions):  # the one place IngestJob opens its store
-        return _SharedStore(self._shared)
 
 
 class IngestWorker:
@@ -97,7 +74,7 @@ class IngestWorker:
             self.jobs.finish(job.id, "failed", f"cannot open collection {job.collection!r}: {error}")
             self._count_job("failed")
             return
-        ingest = _SharedStoreIngestJob(self.settings, self._embedder(), collection.store)
+        ingest = IngestJob(self.settings, self._embedder(), store=collection.store)  # the registry's store, lent
         folder = self.uploads_dir / job.id
         for record in job.files:
             if record.done:

@@ -1,7 +1,8 @@
 """The store protocol and the neutral types both implementations translate from.
 
 Schema, the same in both: a named dense vector (cosine) and a named sparse vector with Qdrant's
-IDF modifier; payload indexes on ``doc_id`` and on the fields filters use.
+IDF modifier; payload indexes on the fields the stored chunk record names for them
+(``rag.chunk_record``: ``KEYWORD_INDEXES``, ``INTEGER_INDEXES``, and each user metadata key).
 """
 
 from __future__ import annotations
@@ -12,15 +13,13 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Iterable, Literal, Mapping, Protocol, Sequence
 
+from rag.chunk_record import CHUNK_COUNT, CORE_FILTER_FIELDS, DOC_HASH, DOC_ID, SOURCE
 from rag.types import DocumentState, SparseVector, StoredPoint
 
 DENSE_VECTOR = "dense"
 SPARSE_VECTOR = "bm25"
-# Payload fields planning needs; scrolled for every point, so kept small.
-STATE_FIELDS = ["doc_id", "doc_hash", "chunk_count", "source"]
-# Indexed keyword fields (besides user metadata under "meta.").
-KEYWORD_INDEXES = ["doc_id", "source", "doc_hash"]
-INTEGER_INDEXES = ["pages", "chunk_index"]
+# Payload fields planning needs (aggregate_states); scrolled for every point, so kept small.
+STATE_FIELDS = [DOC_ID, DOC_HASH, CHUNK_COUNT, SOURCE]
 
 Fusion = Literal["rrf", "dbsf"]
 # Reciprocal-rank constant, set explicitly: the engine and the server default to different ones,
@@ -150,14 +149,14 @@ def aggregate_states(payloads: Iterable[Mapping[str, Any]]) -> dict[str, Documen
     chunk_counts: dict[str, int] = {}
     sources: dict[str, str] = {}
     for payload in payloads:
-        doc_id = payload.get("doc_id")
+        doc_id = payload.get(DOC_ID)
         if doc_id is None:
             continue
-        hashes[doc_id].add(str(payload.get("doc_hash", "")))
+        hashes[doc_id].add(str(payload.get(DOC_HASH, "")))
         points[doc_id] += 1
         # With mixed hashes the counts disagree; the plan then rewrites the document anyway.
-        chunk_counts[doc_id] = int(payload.get("chunk_count", -1))
-        sources.setdefault(doc_id, str(payload.get("source", "")))
+        chunk_counts[doc_id] = int(payload.get(CHUNK_COUNT, -1))
+        sources.setdefault(doc_id, str(payload.get(SOURCE, "")))
     return {
         doc_id: DocumentState(
             doc_id=doc_id,
@@ -172,9 +171,9 @@ def aggregate_states(payloads: Iterable[Mapping[str, Any]]) -> dict[str, Documen
 
 def document_filters(doc_id: str, keep_hash: str | None) -> list[FieldFilter]:
     """The points of ``doc_id`` except those of version ``keep_hash`` (all when it is None)."""
-    conditions = [FieldFilter("doc_id", doc_id)]
+    conditions = [FieldFilter(DOC_ID, doc_id)]
     if keep_hash is not None:
-        conditions.append(FieldFilter("doc_hash", keep_hash, negate=True))
+        conditions.append(FieldFilter(DOC_HASH, keep_hash, negate=True))
     return conditions
 
 
@@ -205,10 +204,6 @@ def stored_payload(payload: dict[str, Any]) -> dict[str, Any]:
     if not meta or not any(isinstance(v, bool) for v in meta.values()):
         return payload
     return {**payload, "meta": {k: match_value(v) for k, v in meta.items()}}
-
-
-# Fields of every stored chunk a filter may name (``page`` is the user's name for ``pages``).
-CORE_FILTER_FIELDS = frozenset({"doc_id", "source", "title", "doc_hash", "content_hash", "chunk_index", "pages"})
 
 
 def payload_key(key: str) -> str:

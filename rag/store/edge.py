@@ -10,10 +10,9 @@ from typing import Any, Iterable, Sequence
 
 import qdrant_edge as qe
 
+from rag.chunk_record import DOC_ID, INTEGER_INDEXES, KEYWORD_INDEXES
 from rag.store.base import (
     DENSE_VECTOR,
-    INTEGER_INDEXES,
-    KEYWORD_INDEXES,
     SPARSE_VECTOR,
     STATE_FIELDS,
     CollectionInfo,
@@ -228,7 +227,7 @@ class EdgeStore:
         return filter_fields(self._indexed)  # the payload schema read at open, kept current by upserts
 
     def info(self) -> CollectionInfo:
-        documents = len({p.get("doc_id") for p in self._scroll_payloads(["doc_id"])})
+        documents = len({p.get(DOC_ID) for p in self._scroll_payloads([DOC_ID])})
         return CollectionInfo(self.collection, self._shard.info().points_count, documents, self.backend)
 
 

@@ -7,11 +7,10 @@ from typing import Any, Iterable, Sequence
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
+from rag.chunk_record import DOC_ID, INTEGER_INDEXES, KEYWORD_INDEXES
 from rag.ids import chunk_point_id
 from rag.store.base import (
     DENSE_VECTOR,
-    INTEGER_INDEXES,
-    KEYWORD_INDEXES,
     SPARSE_VECTOR,
     STATE_FIELDS,
     CollectionInfo,
@@ -202,7 +201,7 @@ class ServerStore:
         return filter_fields(self.client.get_collection(self.collection).payload_schema or {})
 
     def info(self) -> CollectionInfo:
-        documents = len({p.get("doc_id") for p in self._scroll_payloads(["doc_id"])})
+        documents = len({p.get(DOC_ID) for p in self._scroll_payloads([DOC_ID])})
         return CollectionInfo(self.collection, self.count(), documents, self.backend)
 
 

@@ -79,8 +79,10 @@ def test_every_chunk_fits_the_embedder(settings, embedder, docs):
 
 
 def test_payloads_carry_the_token_counts_that_expansion_reads(settings, embedder, docs):
-    from rag.retrieval import Retriever, _read, merge_chunks
+    from rag.chunk_record import from_payload
     from rag.embedding import SparseEncoder
+    from rag.expansion import merge_chunks
+    from rag.retrieval import Retriever
 
     (docs / "juniper_failover.md").write_text(
         "# Juniper\n\n" + " ".join(f"Valve {i} of the juniper loop reads nominal after failover." for i in range(60))
@@ -96,7 +98,7 @@ def test_payloads_carry_the_token_counts_that_expansion_reads(settings, embedder
         for previous, point in zip([None, *points], points):
             assert point["token_count"] == embedder.count_tokens(point["text"])
             if previous is not None:
-                merged = merge_chunks([_read(previous), _read(point)]).text
+                merged = merge_chunks([from_payload(previous), from_payload(point)]).text
                 assert point["tokens_after_previous"] == embedder.count_tokens(merged) - previous["token_count"]
                 pairs += 1
     assert len(by_doc["juniper_failover.md"]) > 2 and pairs >= len(by_doc["juniper_failover.md"]) - 1
@@ -293,3 +295,14 @@ def test_report_json_has_the_documented_shape(settings, embedder, docs, tmp_path
     assert data["files"] == {"total": 12, "new": 12, "changed": 0, "unchanged": 0, "failed": 0, "pruned": 0}
     assert data["chunks"]["written"] == len(stored_points(settings, "docs")) and data["chunks"]["deleted"] == 0
     assert data["failures"] == [] and data["seconds"] > 0
+
+
+def test_a_lent_store_is_written_and_left_open(settings, embedder, docs):
+    with open_store(settings, "docs", dimension=embedder.dimension) as store:
+        lent = IngestJob(settings, embedder, store=store)
+        report = lent.run(IngestOptions(paths=[str(docs / "juniper_failover.md")], collection="docs", progress=False))
+        assert report.files.new == 1 and report.chunks.written >= 1
+        assert store.document_states()  # still open after the run: the lender closes it
+        again = IngestJob(settings, embedder, store=store).run(
+            IngestOptions(paths=[str(docs / "juniper_failover.md")], collection="docs", progress=False))
+        assert again.files.unchanged == 1 and again.chunks.written == 0

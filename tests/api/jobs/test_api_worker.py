@@ -76,14 +76,14 @@ def test_a_job_interrupted_too_often_is_failed_with_a_note(fresh_data_dir, model
 def test_a_shutdown_mid_job_puts_it_back_in_the_queue(fresh_data_dir, model_server, embedder, monkeypatch):
     settings = make_settings(fresh_data_dir(), model_server)
     entered, release = threading.Event(), threading.Event()
-    real_run = worker_module._SharedStoreIngestJob.run
+    real_run = worker_module.IngestJob.run
 
     def gated_run(self, options):
         entered.set()
         release.wait(60)
         return real_run(self, options)
 
-    monkeypatch.setattr(worker_module._SharedStoreIngestJob, "run", gated_run)
+    monkeypatch.setattr(worker_module.IngestJob, "run", gated_run)
     first = started(settings, embedder)
     job_id = enqueue(first)
     assert entered.wait(60)  # the worker is inside the first file
@@ -99,7 +99,7 @@ def test_a_shutdown_mid_job_puts_it_back_in_the_queue(fresh_data_dir, model_serv
     assert state == "queued" and "shutdown" in note
     assert statuses == ["ingested", "pending"]  # the file in progress was finished, the next one waits
 
-    monkeypatch.setattr(worker_module._SharedStoreIngestJob, "run", real_run)
+    monkeypatch.setattr(worker_module.IngestJob, "run", real_run)
     second = started(settings, embedder)
     try:
         job = wait_for_job(second, job_id)
