@@ -18,7 +18,7 @@ SHARED_DATASETS = Path(os.environ.get("VERIRAG_SHARED_DATASETS", REPO.parent / "
 # pytest process, so a crash fails that test with the signal named and the suite carries on.
 # Module path → None (every test in it) or the names of the tests that need it.
 ISOLATED: dict[str, frozenset[str] | None] = {
-    "tests/rag/test_backend_local.py": None,  # the in-process llama.cpp model
+    "tests/rag/backends/test_backend_local.py": None,  # the in-process llama.cpp model
     "tests/rag/test_pipeline.py": frozenset({"test_local_model_answers_in_process"}),
     "tests/rag/verify/test_llm_judge.py": frozenset({"test_the_local_model_judges_through_the_same_path"}),
     "tests/api/test_api_model_crash.py": None,  # the local model's worker made to crash

@@ -15,7 +15,8 @@
 * ``rag.verify.claim_state``, ``rag.verify.trace``: per-claim rules and the reasoning trace.
 * ``rag.verify.llm_judge``: the LLM judge, for claims the cheaper judges leave undecided.
 * ``rag.verify.verifier``: ``AnswerVerifier``, which runs them all and returns a ``Verdict``
-  (``rag.verify.verdict``: the types and their JSON).
+  (``rag.verify.verdict``: the types and their JSON; ``rag.verify.verdict_rule``: the answer's label and
+  score from its judged claims, a pure function).
 * ``rag.verify.policy``: what to do with a verdict (accept, flag, retry, abstain).
 * ``rag.verify.given``: the input rules of checking a given answer (``verirag verify``, ``POST /v1/verify``).
 

@@ -55,13 +55,6 @@ class Judgement:
     # The entailment model's (supported, not_supported, contradicted) for the span in ``candidate``.
     probabilities: tuple[float, float, float] | None = None
 
-    @property
-    def support(self) -> float:
-        """0..1, how strongly this judgement says "supported": the unit of the verdict's score."""
-        status = self.lean if self.status == "undecided" else self.status
-        sign = 1.0 if status == "supported" else -1.0
-        return 0.5 + 0.5 * sign * self.confidence
-
 
 def _ranked(candidates: Sequence[Candidate]) -> list[Candidate]:
     return sorted(candidates, key=lambda c: (-c.rank, c.passage.label, c.span.start))

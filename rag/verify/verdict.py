@@ -1,7 +1,8 @@
 """What the verifier returns: one ``ClaimCheck`` per claim and a ``Verdict`` over the whole answer.
 
 Both are plain frozen data with a ``to_dict()`` in the JSON shape ``verirag ask --json``, the HTTP API
-and evaluation reports share.
+and evaluation reports share. The rule that gives a verdict its label and score is beside them, in
+``rag.verify.verdict_rule``.
 """
 
 from __future__ import annotations

@@ -26,9 +26,10 @@
    states is supported through that step.
 6. **Abstention.** An answer that only says the sources lack the answer is ``abstained``; if a passage
    matches the question closely, that is reported as a possibly wrong abstention.
-7. **Verdict.** The score is the mean support of the answer's factual claims (a miscited claim counts
-   less); the label follows the thresholds in the settings, and a contradiction caps it at partially
-   supported.
+7. **Verdict.** The label and score follow from the judged answer claims by the verdict rule
+   (``rag.verify.verdict_rule``: the weights, and the thresholds in the settings); the verifier only
+   gathers the claims' results for it, and lowers an abstention's score when a passage seems to answer
+   the question.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from typing import Sequence
 from rag.settings import Settings
 from rag.types import Generation, Passage
 from rag.verify.claim_state import ClaimItem as _Item, claim_checks, invented_citation
-from rag.verify.claim_state import keep_invented_citations_unsupported, short as _short, status_of as _status
+from rag.verify.claim_state import keep_invented_citations_unsupported, short as _short
 from rag.verify.claim_state import topic_judgement
 from rag.verify.claims import Claim, split_claims
 from rag.verify.cues import key_terms
@@ -58,11 +59,10 @@ from rag.verify.screening import mark_repeats, mark_restatements, without_attrib
 from rag.verify.trace import MAX_TRACE_CLAIMS, through_trace, trace_issues  # noqa: F401  (MAX_…: compat)
 from rag.verify.trace import trace_claims as trace_claims_of
 from rag.verify.verdict import Verdict
+from rag.verify.verdict_rule import ClaimResult, rate_answer
 
 log = logging.getLogger(__name__)
 
-MISCITED_WEIGHT = 0.75  # a supported claim citing the wrong passage counts this much
-UNCITED_WEIGHT = 0.9
 # A passage "answers" the question when its best span has most of the question's key terms and is close
 # in meaning; then an abstention is suspect.
 ANSWERABLE_OVERLAP = 0.7
@@ -455,37 +455,24 @@ class AnswerVerifier:
     # -- the verdict ----------------------------------------------------------------------------------
 
     def _label_and_score(self, items, answer_claims, question, passages, issues, require_citations):
+        """The verdict rule (``rag.verify.verdict_rule``) over the answer's judged claims; an abstention's
+        score is then lowered when a passage seems to answer the question."""
         answer_items = [item for item in items if item.claim.origin == "answer"]
         for item in answer_items:
             if item.citation_issue == "unknown":
                 issues.append(f"\"{_short(item.claim.plain)}\" cites {', '.join(l for l in item.claim.citations if l not in item.valid_citations)}, which the model was not given")
-        abstains = any(claim.kind == "abstention" for claim in answer_claims)
-        if not answer_items:
-            if abstains:
-                return "abstained", self._abstention_score(question, passages, issues)
-            issues.append("the answer has no claim that can be checked")
-            return "unsupported", 0.0
-        supports = []
-        for item in answer_items:
-            judgement = item.judgement
-            value = judgement.support if judgement else 0.0
-            if item.citation_issue == "miscited":
-                value *= MISCITED_WEIGHT
-            elif item.citation_issue in ("uncited", "unknown") and require_citations:
-                value *= UNCITED_WEIGHT
-            supports.append(value)
-        score = sum(supports) / len(supports)
-        statuses = [_status(item) for item in answer_items]
-        if "contradicted" in statuses:
-            score = min(score, 0.5 * (score + min(supports)))
-        if score >= self.settings.verify_supported_score and "contradicted" not in statuses:
-            label = "supported"
-        elif score < self.settings.verify_unsupported_score:
-            label = "unsupported"
-            issues.append("the answer's claims are supported neither by the sources nor by supported reasoning")
-        else:
-            label = "partially_supported"
-        return label, round(score, 4)
+        rating = rate_answer(
+            [_claim_result(item) for item in answer_items],
+            abstains=any(claim.kind == "abstention" for claim in answer_claims),
+            require_citations=require_citations,
+            supported_at=self.settings.verify_supported_score,
+            unsupported_below=self.settings.verify_unsupported_score,
+        )
+        if rating.label == "abstained":
+            return rating.label, self._abstention_score(question, passages, issues)
+        if rating.issue:
+            issues.append(rating.issue)
+        return rating.label, rating.score
 
     def _abstention_score(self, question, passages, issues) -> float:
         """1 when no passage seems to answer the question, lower when one does."""
@@ -500,6 +487,15 @@ class AnswerVerifier:
             issues.append(f"the answer abstains, but {top.passage.label} may answer the question: \"{_short(top.span.text)}\"")
             return round(max(0.0, 1.0 - top.overlap * max(semantic, 0.5)), 4)
         return 1.0
+
+
+def _claim_result(item: _Item) -> ClaimResult:
+    """What the verdict rule reads of a judged claim. A claim no judge ran on counts as no support at all
+    (undecided, leaning wholly against it)."""
+    judgement = item.judgement
+    if judgement is None:
+        return ClaimResult("undecided", 1.0, "unsupported", item.citation_issue)
+    return ClaimResult(judgement.status, judgement.confidence, judgement.lean, item.citation_issue)
 
 
 def _evidence_query(claim: Claim, question: str | None) -> str:

@@ -1,5 +1,5 @@
 """The citation grammar's text and the prompt labels it is built from (the grammar's effect on the real
-model: tests/rag/test_backend_local.py)."""
+model: tests/rag/backends/test_backend_local.py)."""
 
 from __future__ import annotations
 
