@@ -43,6 +43,8 @@ COMMANDS = tuple(GOAL_SECONDS)
 TAIL_LINES = 40  # kept for a failed command, enough to show the error without the whole log
 # pytest's closing line, e.g. "==== 512 passed, 3 skipped, 2 warnings in 901.22s (0:15:01) ===="
 PYTEST_SUMMARY = re.compile(r"^=+ (.*\b(?:passed|failed|error|errors|skipped|deselected)\b.*) in [\d.]+s.*=+$")
+# scripts/setup.sh says what it built llama-cpp-python for (or which cached wheel it took): the CPU flags.
+BUILD_LINE = re.compile(r"^setup: (compiling llama-cpp-python .*|CMAKE_ARGS=.*|llama-cpp-python wheel for .*)$")
 PYTEST_COUNT = re.compile(r"(\d+) (passed|failed|errors?|skipped|xfailed|xpassed|deselected|warnings?)")
 
 
@@ -75,6 +77,7 @@ def run_make(target: str, clone: Path, env: dict[str, str], timeout_s: float) ->
     """Runs ``make <target>`` in the clone, echoing its output to stderr; times the call."""
     tail: deque[str] = deque(maxlen=TAIL_LINES)
     pytest_lines: list[str] = []
+    build_lines: list[str] = []
     started = time.perf_counter()
     # Its own process group, so that a timeout stops pip and pytest too, not make alone.
     process = subprocess.Popen(["make", target], cwd=clone, env=env, stdout=subprocess.PIPE,
@@ -94,6 +97,8 @@ def run_make(target: str, clone: Path, env: dict[str, str], timeout_s: float) ->
             tail.append(line.rstrip("\n"))
             if line.startswith("="):
                 pytest_lines.append(line)
+            if BUILD_LINE.match(line.strip()):
+                build_lines.append(line.strip())
         exit_code = process.wait()
     finally:
         watchdog.cancel()
@@ -104,6 +109,7 @@ def run_make(target: str, clone: Path, env: dict[str, str], timeout_s: float) ->
         "exit_code": None if timed_out.is_set() else exit_code,
         "timed_out": timed_out.is_set(),
         "goal_seconds": GOAL_SECONDS[target],
+        "llama_cpp_build": build_lines,
     }
     if target == "test":
         outcome["pytest"] = pytest_summary(pytest_lines)
@@ -203,8 +209,10 @@ def render_markdown(result: dict, heading_level: int = 2) -> str:
     lines += [
         "",
         f"- Machine: {m['nproc']} CPUs ({m['cpu_model']}), load average at start {loads}.",
-        "",
     ]
+    builds = dict.fromkeys(line for outcome in result["commands"].values() for line in outcome.get("llama_cpp_build", []))
+    lines += [f"- Set-up log, llama-cpp-python: `{line.removeprefix('setup: ')}`" for line in builds]
+    lines.append("")
     for outcome in result["commands"].values():
         if outcome.get("output_tail"):
             lines += [f"Last lines of `{outcome['command']}`:", "", "```text", *outcome["output_tail"], "```", ""]

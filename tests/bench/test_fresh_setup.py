@@ -46,3 +46,20 @@ def test_markdown_marks_goals_and_shows_a_failed_commands_tail():
     assert "| `make demo` | 10.0 min | ≤ 15 min ✓ | 0 |" in text
     assert "≤ 20 min ✗ | 2 | 1 failed, 9 passed in 1s |" in text
     assert "FAILED tests/x.py::test_y" in text
+
+
+def test_the_llama_cpp_build_lines_of_the_set_up_log_are_kept_and_shown_once(monkeypatch, tmp_path):
+    script = tmp_path / "Makefile"
+    script.write_text("demo:\n\t@echo 'setup: installing verirag[test]'\n"
+                      "\t@echo 'setup: compiling llama-cpp-python 0.3.36 for this CPU (AVX AVX2 FMA)'\n"
+                      "\t@echo 'setup: CMAKE_ARGS=-DGGML_NATIVE=OFF -DGGML_AVX2=ON'\n")
+    outcome = fresh_setup.run_make("demo", tmp_path, dict(__import__("os").environ), timeout_s=60)
+    assert outcome["exit_code"] == 0
+    assert outcome["llama_cpp_build"] == ["setup: compiling llama-cpp-python 0.3.36 for this CPU (AVX AVX2 FMA)",
+                                          "setup: CMAKE_ARGS=-DGGML_NATIVE=OFF -DGGML_AVX2=ON"]
+    result = {"date": "d", "commit": "0123456789abcdef", "clone_parent": "/work", "pip_cache": "empty",
+              "machine": {"nproc": 2, "cpu_model": "CPU"},
+              "commands": {"demo": outcome, "test": {**outcome, "command": "make test"}}}
+    text = fresh_setup.render_markdown(result)
+    assert text.count("compiling llama-cpp-python 0.3.36 for this CPU (AVX AVX2 FMA)") == 1
+    assert "`CMAKE_ARGS=-DGGML_NATIVE=OFF -DGGML_AVX2=ON`" in text

@@ -21,7 +21,10 @@ from rag.chunk_record import from_payload  # noqa: E402
 from rag.expansion import expansion_token_counts, merge_chunks, payload_matches, stored_tokens  # noqa: E402
 from rag.store.base import FieldFilter  # noqa: E402
 from rag.types import StoredPoint  # noqa: E402
-from tests.support.retrieval_corpus import (  # noqa: E402
+from tests.support.retrieval_corpus import (  # noqa: E402, F401 - points, stores, store: fixtures
+    points,
+    store,
+    stores,
     DOC,
     DOCS,
     FOG,
@@ -38,23 +41,6 @@ from tests.support.retrieval_corpus import (  # noqa: E402
     spec_payload,
     texts_tokens,
 )
-
-
-# -- stores and retrievers ---------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def points(embedder) -> list[StoredPoint]:
-    return build_points(embedder)
-
-
-@pytest.fixture(scope="module")
-def stores(points, embedder, tmp_path_factory):
-    """The same collection in both stores, opened once for the module."""
-    yield from both_stores(points, embedder.dimension, tmp_path_factory, "")
-
-
-@pytest.fixture(params=["embedded", "server"])
-def store(request, stores):
-    return stores[request.param]
 
 
 # -- filters on neighbours ---------------------------------------------------------------------

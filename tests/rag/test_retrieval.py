@@ -21,8 +21,11 @@ if str(_REPO) not in sys.path:  # plain `pytest` (not `python -m pytest`) leaves
 
 from rag.store.base import FieldFilter  # noqa: E402
 from rag.store.edge import EdgeStore  # noqa: E402
-from rag.types import Passage, StoredPoint  # noqa: E402
-from tests.support.retrieval_corpus import (  # noqa: E402
+from rag.types import Passage  # noqa: E402
+from tests.support.retrieval_corpus import (  # noqa: E402, F401 - points, stores, store: fixtures
+    points,
+    store,
+    stores,
     COLLECTION,
     DOC,
     FOG,
@@ -36,23 +39,6 @@ from tests.support.retrieval_corpus import (  # noqa: E402
     retriever,
     spec_of,
 )
-
-
-# -- stores and retrievers ---------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def points(embedder) -> list[StoredPoint]:
-    return build_points(embedder)
-
-
-@pytest.fixture(scope="module")
-def stores(points, embedder, tmp_path_factory):
-    """The same collection in both stores, opened once for the module."""
-    yield from both_stores(points, embedder.dimension, tmp_path_factory, "")
-
-
-@pytest.fixture(params=["embedded", "server"])
-def store(request, stores):
-    return stores[request.param]
 
 
 # -- ranking -----------------------------------------------------------------------------------

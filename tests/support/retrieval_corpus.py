@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
+
 from rag.chunk_header import chunk_header
 from rag.embedding import SparseEncoder
 from rag.ids import chunk_point_id, sha256_hex
@@ -308,3 +310,19 @@ def assert_exact(passage: Passage) -> None:
     """The passage text is the document's own text for its span (overlaps not repeated)."""
     assert passage.text == doc_slice(passage.doc_id, passage.char_start, passage.char_end)
 
+
+# -- fixtures (imported by the test modules that use them) -------------------------------------
+@pytest.fixture(scope="module")
+def points(embedder) -> list[StoredPoint]:
+    return build_points(embedder)
+
+
+@pytest.fixture(scope="module")
+def stores(points, embedder, tmp_path_factory):
+    """The same collection in both stores, opened once per test module."""
+    yield from both_stores(points, embedder.dimension, tmp_path_factory, "")
+
+
+@pytest.fixture(params=["embedded", "server"])
+def store(request, stores):
+    return stores[request.param]
