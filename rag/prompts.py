@@ -3,7 +3,7 @@
 Layout (``build_prompt``)::
 
     system:    fixed instructions (same bytes for every question to a profile)
-               "Sources:" then [S1] … [Sn] in a stable order
+               "Sources:" then [S1] … [Sn] in a stable order (their text quoted: rag.source_text)
     user/assistant: earlier turns (answers only: reasoning is never sent back)
     user:      the question, last
 
@@ -48,6 +48,7 @@ from rag.reasoning import (
     normalise_message,
 )
 from rag.prompt_tokens import MESSAGE_OVERHEAD, count_messages, message_text, token_counter
+from rag.source_text import quote_source_text
 from rag.types import Passage
 
 ABSTAIN_PHRASE = "The sources do not contain the answer."
@@ -143,7 +144,8 @@ def _pages(pages: Sequence[int]) -> str:
 
 
 def source_header(passage: Passage, label: str | None = None) -> str:
-    """``[S1] title — section — page N`` (parts that are unknown are left out)."""
+    """``[S1] title — section — page N`` (parts that are unknown are left out). The title and section
+    come from the document, so they are quoted as its text is (rag.source_text)."""
     title = passage.title.strip() or passage.source.rstrip("/").rsplit("/", 1)[-1] or passage.doc_id
     parts = [title]
     section = " / ".join(part.strip() for part in passage.section_path if part and part.strip())
@@ -152,11 +154,12 @@ def source_header(passage: Passage, label: str | None = None) -> str:
     pages = _pages(passage.pages)
     if pages:
         parts.append(pages)
-    return f"[{label or passage.label}] " + " — ".join(parts)
+    return f"[{label or passage.label}] " + quote_source_text(" — ".join(parts))
 
 
 def source_block(passage: Passage, label: str | None = None) -> str:
-    return f"{source_header(passage, label)}\n{passage.text.strip()}"
+    """The header line, then the passage's text, unable to open a source block or a role of its own."""
+    return f"{source_header(passage, label)}\n{quote_source_text(passage.text.strip())}"
 
 
 _SOURCE_LABEL_LINE = re.compile(r"^\[(S\d+)\] ", re.MULTILINE)

@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Sequence
 
+from rag.source_text import quote_source_text
 from rag.types import Passage
 from rag.verify.items import clean, normalise
 
@@ -52,7 +53,7 @@ class LLMRuling:
 
 
 def judge_messages(claims: Sequence[str], excerpts: dict[str, str], question: str | None) -> list[dict]:
-    sources = "\n\n".join(f"[{label}] {text}" for label, text in excerpts.items())
+    sources = "\n\n".join(f"[{label}] {quote_source_text(text)}" for label, text in excerpts.items())
     numbered = "\n".join(f"{i}. {claim}" for i, claim in enumerate(claims, 1))
     asked = f"Question the claims answer: {question}\n\n" if question else ""
     user = f"Sources:\n{sources}\n\n{asked}Claims:\n{numbered}\n\n{INSTRUCTIONS}"
