@@ -45,6 +45,9 @@ class OpenTelemetryHook(PipelineHook):
 
 def tracing_hooks() -> list[PipelineHook]:
     """``[OpenTelemetryHook()]`` where the OpenTelemetry API is installed, else none."""
-    if importlib.util.find_spec("opentelemetry") is None or importlib.util.find_spec("opentelemetry.trace") is None:
+    try:
+        if importlib.util.find_spec("opentelemetry.trace") is None:
+            return []
+    except ModuleNotFoundError:  # the opentelemetry namespace itself is missing
         return []
     return [OpenTelemetryHook()]

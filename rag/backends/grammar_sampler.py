@@ -64,13 +64,12 @@ class _Vocabulary:
         self.always = np.asarray(always, dtype=np.int64)
 
 
-_VOCABULARIES: dict[int, _Vocabulary] = {}
+_VOCABULARIES: dict[tuple[str, int], _Vocabulary] = {}
 
 
 def _vocabulary(llama: Any) -> _Vocabulary:
-    import llama_cpp
-
-    key = ctypes.cast(llama_cpp.llama_model_get_vocab(llama.model), ctypes.c_void_p).value or 0
+    # Keyed by the model file, not the vocabulary's address: a freed model's address can be reused.
+    key = (str(llama.model_path), llama.n_vocab())
     if key not in _VOCABULARIES:
         _VOCABULARIES[key] = _Vocabulary(llama)
     return _VOCABULARIES[key]
@@ -115,7 +114,8 @@ class GrammarProcessor:
             raise RuntimeError("llama.cpp could not parse the reply grammar")
         self._sampler = sampler
         self._finalizer = weakref.finalize(self, llama_cpp.llama_sampler_free, sampler)
-        self._always = np.union1d(always_candidates(llama), literal_candidates(llama, grammar))
+        always = np.union1d(always_candidates(llama), literal_candidates(llama, grammar))
+        self._always = always[always < llama.n_vocab()]  # ids the logits have, checked once not per token
         self._top_k = top_k
         self._prompt_tokens: int | None = None
         self._accepted = 0
@@ -132,7 +132,7 @@ class GrammarProcessor:
             self._accepted += 1
         k = min(self._top_k, scores.shape[0])
         best = np.argpartition(scores, -k)[-k:]
-        ids = np.union1d(best, self._always[self._always < scores.shape[0]])
+        ids = np.union1d(best, self._always)
         logits = self._apply(ids, scores)
         if not np.isfinite(logits).any():
             self.full_checks += 1

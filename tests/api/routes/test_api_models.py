@@ -3,9 +3,8 @@ extension field), checked at most once per cache period and one probe per server
 
 from __future__ import annotations
 
-import pytest
-
-from tests.api.helpers import MODEL, make_api_settings, make_settings
+from rag.settings import Settings
+from tests.api.helpers import COLLECTION, MODEL, make_api_settings, make_settings
 
 PREFIX = "verirag/"
 
@@ -37,10 +36,6 @@ def test_a_reachable_server_with_its_key_is_usable_and_a_missing_key_is_said(cli
 
 
 def test_an_unreachable_server_is_not_usable_and_no_url_is_shown(client_for, model, fresh_data_dir):
-    from tests.api.helpers import COLLECTION
-
-    from rag.settings import Settings
-
     settings = Settings(data_dir=fresh_data_dir(), default_collection=COLLECTION, default_model=MODEL,
                         verify_judge="off", profiles={MODEL: {"base_url": "http://127.0.0.1:9/v1", "max_retries": 0}})
     status = listed(client_for(make_api_settings(), settings))[MODEL]
@@ -60,8 +55,7 @@ def test_statuses_are_cached_and_profiles_on_one_server_share_a_probe(client_for
     assert after_three == after_first  # then the cache answers
 
 
-@pytest.mark.parametrize("path", ["/v1/models"])
-def test_openai_clients_still_read_the_list(client_for, model, path):
-    body = client_for(make_api_settings()).get(path).json()
+def test_openai_clients_still_read_the_list(client_for, model):
+    body = client_for(make_api_settings()).get("/v1/models").json()
     assert body["object"] == "list" and all(card["object"] == "model" and card["owned_by"] == "verirag"
                                              for card in body["data"])
