@@ -15,6 +15,8 @@ not "supported"; its AUROC score is ``1 - verdict.score``. Configurations:
                  passage (``AnswerVerifier(extra_sentences=2)``, rag.verify.reading)
   exact+entailment, missing items to the model   the default, a name, code or number in no source (with no
                  rival value there) left to the model (``AnswerVerifier(missing_decides=False)``)
+  exact+entailment, compared model   the default layers with another entailment model (``--compare-model``,
+                 e.g. a copy of the model shipped before a retraining)
   llm            the LLM judge alone, on every claim (mode ``always``, no cheap layer)
   combined       exact, entailment and the LLM judge where they are undecided (mode ``uncertain``)
   length         baseline: word count, > 5 words flagged (eval.detection)
@@ -64,6 +66,7 @@ DEFAULT = "exact+entailment"
 # The default layers read another way: measured beside the default in every run (docs/verifier.md).
 WIDER = "exact+entailment, wider reading"
 MISSING_TO_MODEL = "exact+entailment, missing items to the model"
+COMPARED = "exact+entailment, compared model"
 
 
 def variants() -> dict[str, dict]:
@@ -214,6 +217,9 @@ def measure_set(name: str, rows: list[dict], args, embedder, settings) -> dict:
                  for config, layers in CHEAP.items()}  # fmt: skip
     verifiers |= {config: AnswerVerifier(settings, embedder, judge_mode="off", layers=CHEAP[DEFAULT], **options)
                   for config, options in variants().items()}  # fmt: skip
+    if args.compare_model:  # another entailment model (e.g. the one shipped before) in the same run
+        other = settings.with_overrides(entailment_model=str(args.compare_model))
+        verifiers[COMPARED] = AnswerVerifier(other, embedder, judge_mode="off", layers=CHEAP[DEFAULT])
     verdicts_by_config, seconds_by_config = run_verifiers(verifiers, rows_for_cheap, f"{name} cheap layers")
     seconds_cheap = seconds_by_config[DEFAULT]
     for config, verdicts in verdicts_by_config.items():
@@ -323,6 +329,8 @@ def main() -> None:
     parser.add_argument("--subsample-only", action="store_true",
                         help="Run the cheap layers on the LLM subsample only (the LLM part of a split run).")
     parser.add_argument("--torch-threads", type=int, default=1)
+    parser.add_argument("--compare-model", type=Path, default=None,
+                        help="Folder of another entailment model, measured as the default layers beside the shipped one.")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--markdown", type=Path)
     parser.add_argument("--render", type=Path, help="Only render an earlier JSON result.")

@@ -18,7 +18,7 @@ while this layer is on.
 * a claim that cites two or more passages also gets one pair of their best spans read together, in
   label order, since "X [S2][S3]" may join what the two say;
 * the hypothesis is the claim without its ``[S#]`` markers; a short answer ("Delhi", at most
-  ``SHORT_ANSWER_WORDS`` words) is read as "question answer", as the model was trained;
+  ``SHORT_ANSWER_WORDS`` words) is read alone (its question only finds its evidence);
 * a claim the exact layer already supports decisively is read once, against the passage that supports
   it (``veto`` pairs), so that the model can overturn it (see below);
 * with ``extra`` (the verifier's ``extra_sentences``, off by default: measured in docs/verifier.md), an

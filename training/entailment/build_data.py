@@ -41,6 +41,7 @@ NLI_SETS: dict[str, tuple[tuple[str, ...], int]] = {
 }
 HELDOUT_PER_MILLE = 100
 SYNTHETIC_CAP = 14000
+QA_REPEAT = 3
 
 
 def heldout(set_name: str, record_id: str) -> bool:
@@ -125,19 +126,27 @@ def synthetic_rows(root: Path, samples: Path, manifest: dict, rng: random.Random
             row["id"] = f"{doc_id}:{len(rows)}"
             rows.append(row)
     qa = root / "squad2-sample" / "qa.jsonl"
+    qa_rows: list[dict] = []
     if qa.exists():
         manifest["files"][str(qa.relative_to(root))] = sha256(qa)
+        contexts = {doc: text for r in read_jsonl(squad) for doc, text in [(str(r["id"]), r["text"])]} \
+            if squad.exists() else {}
         for record in read_jsonl(qa):
-            if record.get("is_impossible") or not record.get("reference_contexts"):
+            context = (record.get("reference_contexts") or [None])[0] or \
+                contexts.get(str((record.get("source_doc_ids") or [""])[0]))
+            if not context:
                 continue
-            context = record["reference_contexts"][0]
             spans = [m.group() for m in synthetic.NAME.finditer(context)] + synthetic.NUMBER.findall(context)
-            for row in synthetic.qa_pairs(record["question"], context, record["reference_answer"], spans,
-                                          rng, "synthetic-squad-qa"):
-                row["id"] = f"{record['id']}:{row['kind']}"
-                rows.append(row)
+            made = synthetic.unanswerable_pairs(record["question"], context, spans, rng, "synthetic-squad-qa") \
+                if record.get("is_impossible") else \
+                synthetic.qa_pairs(record["question"], context, record["reference_answer"], spans, rng,
+                                   "synthetic-squad-qa")
+            for row in made:
+                row["id"] = f"{record['id']}:{row['kind']}:{len(qa_rows)}"
+                qa_rows.append(row)
     rng.shuffle(rows)
-    return rows[:SYNTHETIC_CAP]
+    # The question-and-answer pairs are few and the closest to a RAG answer: all of them are kept.
+    return rows[:SYNTHETIC_CAP - len(qa_rows)] + qa_rows
 
 
 def main() -> None:
@@ -157,6 +166,8 @@ def main() -> None:
     synth = synthetic_rows(root, args.samples, manifest, rng)
     synth_held = [r for r in synth if heldout("synthetic", r["id"])]
     train += [r for r in synth if not heldout("synthetic", r["id"])]
+    # Question-and-answer pairs, the form of a short RAG answer, are few: each is seen QA_REPEAT times.
+    train += [r for r in train if r["set"] == "synthetic-squad-qa"] * (QA_REPEAT - 1)
     held += synth_held
     rng.shuffle(train)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -184,12 +184,29 @@ def pairs_from_document(sentences: list[str], names: list[str], rng: random.Rand
 
 def qa_pairs(question: str, context: str, answer: str, wrong: list[str], rng: random.Random,
              source: str) -> Iterator[dict]:
-    """Short answers are judged with their question: the right answer is supported, another span of the
-    same context (a plausible but wrong answer) is not."""
+    """Short answers are judged with their question: the right answer is supported, other spans of the
+    same context (plausible but wrong answers) are not. The answer is also stated as a sentence, as a
+    model writes it: the context's sentence that holds the answer (supported) and the same sentence with
+    another span of the context in the answer's place (contradicted)."""
     yield _pair(context, f"{question} {answer}", "entailment", source, "qa-right")
-    others = [w for w in wrong if w.lower() != answer.lower() and answer.lower() not in w.lower()]
-    if others:
-        yield _pair(context, f"{question} {rng.choice(others)}", "neutral", source, "qa-wrong")
+    others = [w for w in dict.fromkeys(wrong) if w.lower() != answer.lower()
+              and answer.lower() not in w.lower() and w.lower() not in answer.lower()]
+    for other in rng.sample(others, min(2, len(others))):
+        yield _pair(context, f"{question} {other}", "neutral", source, "qa-wrong")
+    holding = [s for s in split_sentences(context) if answer in s]
+    if holding and others:
+        sentence = holding[0]
+        yield _pair(context, compress(sentence), "entailment", source, "qa-sentence")
+        yield _pair(context, sentence.replace(answer, rng.choice(others), 1), "contradiction", source,
+                    "qa-sentence-wrong")
+
+
+def unanswerable_pairs(question: str, context: str, spans: list[str], rng: random.Random,
+                       source: str) -> Iterator[dict]:
+    """A question the context does not answer, with a span of that context as its answer: not supported
+    (the plausible answer a model gives instead of abstaining)."""
+    if spans:
+        yield _pair(context, f"{question} {rng.choice(spans)}", "neutral", source, "qa-unanswerable")
 
 
 def _pair(premise: str, hypothesis: str, label: str, source: str, kind: str) -> dict:

@@ -34,18 +34,17 @@ def test_the_shipped_model_loads_offline_and_gives_probabilities(model):
     assert model.probabilities([]).shape == (0, 3)
 
 
-KNOWN_WEAKNESS = ("the shipped model (one 50-minute CPU run, 0.42 epoch) misses this; docs/verifier.md lists "
+KNOWN_WEAKNESS = ("the shipped model (one 100-minute CPU run, 1.2 epochs) misses this; docs/verifier.md lists "
                   "its known misjudgments. strict: the test fails once a retrained model gets it right")
 
 
-@pytest.mark.xfail(strict=True, reason=KNOWN_WEAKNESS)
 def test_a_compressed_paraphrase_is_supported(model):
     assert label_of(model, EVIDENCE, "Metformin lowered blood glucose compared with placebo.") == "supported"
 
 
 @pytest.mark.parametrize("claim", [
     pytest.param("Patients who took metformin had higher blood glucose than patients who took a placebo.",
-                 marks=pytest.mark.xfail(strict=True, reason=KNOWN_WEAKNESS), id="antonym"),
+                 id="antonym"),
     pytest.param("Patients who took metformin did not have lower blood glucose than patients who took a placebo.",
                  id="negation"),
     pytest.param("Patients who took a placebo had lower blood glucose than patients who took metformin.",
