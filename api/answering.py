@@ -1,10 +1,12 @@
 """What /v1/query and /v1/chat/completions share: checking a question against the configured
-bounds, opening its collection, admitting it (a bounded number answered at once), and running the
-pipeline with stage deadlines, cancellation when the client leaves, metrics and audit."""
+bounds, the key's daily quota and the moderation hook, opening its collection, admitting it (a
+bounded number answered at once), and running the pipeline with stage deadlines, cancellation when
+the client leaves, metrics, usage, audit and the answer's moderation."""
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 
 from rag.pipeline import AnswerRequest, AnswerResult
@@ -15,6 +17,8 @@ from rag.types import Passage
 from api.admission import GenerationSlot
 from api.deps import Caller
 from api.errors import ApiError, translate, unexpected
+from api.logs import current_request_id
+from api.moderation import ModerationContext
 from api.redaction import redact_model_error
 from api.registry import OpenCollection
 from api.schemas.openai import MODEL_PREFIX
@@ -42,6 +46,15 @@ def bounded_top_k(state: AppState, top_k: int | None) -> int | None:
         raise ApiError(422, "invalid_request", f"top_k is {top_k}; at most {limit} (VERIRAG_API_MAX_TOP_K)",
                        param="top_k")
     return top_k
+
+
+def bounded_history(state: AppState, turns: Sequence[Any], param: str = "history") -> list[dict[str, str]]:
+    """Earlier turns of a conversation as the pipeline takes them, at most VERIRAG_API_MAX_HISTORY_MESSAGES."""
+    limit = state.api_settings.max_history_messages
+    if len(turns) > limit:
+        raise ApiError(422, "invalid_request", f"{len(turns)} earlier turns; at most {limit} "
+                       "(VERIRAG_API_MAX_HISTORY_MESSAGES)", param=param)
+    return [{"role": turn.role, "content": turn.content} for turn in turns]
 
 
 def field_filters(filters: Mapping[str, Any] | None) -> list[FieldFilter]:
@@ -92,6 +105,21 @@ def answer_request(state: AppState, *, question: str, model: str | None, top_k: 
     )
 
 
+def moderation_context(caller: Caller, collection: str, action: str) -> ModerationContext:
+    return ModerationContext(key_id=caller.id, collection=collection, route=action, request_id=current_request_id())
+
+
+async def allowed_request(state: AppState, caller: Caller, collection: str, request: AnswerRequest, action: str,
+                          param: str = "question") -> AnswerRequest:
+    """The request to answer, once the key's daily quota (429) and the moderation hook (400 refused, or
+    its question redacted) allow it. Called after the request's own checks, so an invalid request costs
+    no hook call, and before anything is retrieved."""
+    state.quotas.check(caller.id, caller.key)
+    context = moderation_context(caller, collection, action)
+    question = await state.moderation.question(request.question, context, param)
+    return request if question == request.question else replace(request, question=question)
+
+
 def admit(state: AppState, caller: Caller) -> GenerationSlot:
     """A slot to answer one question (429 when the server or this key answers too many already)."""
     return state.generations.admit(caller.id)
@@ -118,12 +146,14 @@ async def answer(state: AppState, caller: Caller, collection: OpenCollection, re
     finally:
         slot.release()
     record_answer(state, caller, collection.name, result, action)
-    return result
+    return await state.moderation.answer(result, moderation_context(caller, collection.name, action))
 
 
 def record_answer(state: AppState, caller: Caller, collection: str, result: AnswerResult, action: str) -> None:
+    """An answer is complete: metrics, the audit line, and its tokens and cost on the key's daily usage."""
     state.metrics.observe_answer(result)
     state.audit.record_answer(action, caller.id, collection, result)
+    state.quotas.record(caller.id, result)
 
 
 def record_failure(state: AppState, caller: Caller, collection: str, request: AnswerRequest, action: str,
@@ -154,17 +184,25 @@ def passage_ids(passages: Sequence[Passage]) -> list[str]:
 
 def holds_answer(state: AppState, request: AnswerRequest) -> bool:
     """Under the retry and abstain policies the verdict decides which answer leaves the service, so a
-    stream holds the answer back until it is verified and sends the kept one (reasoning still streams)."""
-    return (request.verify or state.settings.verify_policy) in ("retry", "abstain")
+    stream holds the answer back until it is verified and sends the kept one; so does a moderation hook,
+    which may refuse or redact the answer, and nothing it has not seen may leave."""
+    return state.moderation.active or (request.verify or state.settings.verify_policy) in ("retry", "abstain")
+
+
+def holds_reasoning(state: AppState) -> bool:
+    """The reasoning trace quotes the answer: with a moderation hook it waits for the answer's check too
+    (and a redacted answer leaves without it). Otherwise it streams as it comes."""
+    return state.moderation.active
 
 
 class AnswerStream:
     """One streamed answer, audited whatever becomes of it: when its sources are read (the
     ``retrieval`` event, before any of it is sent), then answered, failed or cancelled.
 
-    The route iterates :meth:`events` inside ``try``/``finally`` and calls :meth:`answered` at
-    ``done``, :meth:`failed` on an error, and :meth:`closed` in ``finally`` (which audits the stream
-    as cancelled unless it ended otherwise, and releases the slot's request hold).
+    The route iterates :meth:`events` inside ``try``/``finally`` and awaits :meth:`answered` at
+    ``done`` (the result to send, moderated), calls :meth:`failed` on an error, and :meth:`closed` in
+    ``finally`` (which audits the stream as cancelled unless it ended otherwise, and releases the
+    slot's request hold).
     """
 
     def __init__(self, state: AppState, caller: Caller, collection: OpenCollection, request: AnswerRequest,
@@ -183,14 +221,19 @@ class AnswerStream:
                 record_retrieval(self.state, self.caller, self.collection.name, self.request, self.action, payload)
             yield kind, payload
 
-    def answered(self, result: AnswerResult) -> None:
+    async def answered(self, result: AnswerResult) -> AnswerResult:
+        """The result to send: audited and counted, then moderated (ApiError when the hook refuses it)."""
         self._ended = True
         record_answer(self.state, self.caller, self.collection.name, result, self.action)
+        context = moderation_context(self.caller, self.collection.name, self.action)
+        return await self.state.moderation.answer(result, context)
 
     def failed(self, error: BaseException) -> ApiError:
-        """The error event's content (audited as a failure; no server detail in its message)."""
-        self._ended = True
-        record_failure(self.state, self.caller, self.collection.name, self.request, self.action, error)
+        """The error event's content (audited as a failure unless the answer was already audited, as when
+        the moderation hook refused it; no server detail in its message)."""
+        if not self._ended:
+            self._ended = True
+            record_failure(self.state, self.caller, self.collection.name, self.request, self.action, error)
         return translate(redact_model_error(error)) or unexpected(error)
 
     def closed(self) -> None:

@@ -22,7 +22,8 @@ from api.config import ApiSettings
 from api.errors import install_error_handlers
 from api.middleware import RequestContextMiddleware
 from api.open_mode import OpenModeMiddleware
-from api.routes import chat, collections, health, jobs, query, retrieve, verify
+from api.page import mount_page
+from api.routes import chat, collections, document_files, health, jobs, query, retrieve, usage, verify
 from api.state import AppState
 
 log = logging.getLogger("api")
@@ -65,8 +66,9 @@ def create_app(
     )
     app.state.verirag = state
     install_error_handlers(app)
-    for module in (query, retrieve, verify, chat, collections, jobs, health):
+    for module in (query, retrieve, verify, chat, collections, document_files, jobs, usage, health):
         app.include_router(module.router)
+    mount_page(app)  # the web page at / and its files under /assets (api.page)
     # Added first, so it runs inside the request context: refusals get a request id and an access log line.
     app.add_middleware(OpenModeMiddleware, state=state)
     app.add_middleware(RequestContextMiddleware, state=state)

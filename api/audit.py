@@ -11,6 +11,11 @@ confidential text).
 Refusals are audited too (action ``denied``: every 401 and 403, with the client's address, the route,
 the status and the id of the key presented, never its secret). Each line carries the server's request
 id; a client's own X-Request-ID, when it sent a plain one, is kept apart as ``client_request_id``.
+
+No line holds a secret: every string is scrubbed (api.secret_scrub) before it is written. With
+VERIRAG_API_LOG_REDACTION=pii (the default) the user's text in a line (:data:`USER_TEXT_FIELDS`: the
+question, an answer, the reasoning, chat messages, a moderation hook's reason) has its e-mail addresses,
+phone numbers, card numbers, IBANs and national ids replaced by ``<KIND>`` (api.pii).
 """
 
 from __future__ import annotations
@@ -23,12 +28,18 @@ from typing import Any
 
 from api.files import private_dir, private_file
 from api.logs import current_client_request_id, current_request_id
+from api.pii import LogRedaction, redact_log_text
+from api.secret_scrub import scrub_value
+
+# Fields that hold what a user or a model wrote; every other field is the service's own (ids, labels).
+USER_TEXT_FIELDS = ("question", "answer", "reasoning", "messages", "history", "reason")
 
 
 class AuditLog:
-    def __init__(self, path: Path, include_reasoning: bool = False):
+    def __init__(self, path: Path, include_reasoning: bool = False, redaction: LogRedaction = "pii"):
         self.path = path
         self.include_reasoning = include_reasoning
+        self.redaction = redaction
         private_dir(path.parent)
         self._file = open(private_file(path), "a", encoding="utf-8")
         self._lock = threading.Lock()
@@ -45,7 +56,10 @@ class AuditLog:
         }
         if not self.include_reasoning:
             entry.pop("reasoning", None)
-        line = json.dumps(entry, ensure_ascii=False, default=str) + "\n"
+        for name in USER_TEXT_FIELDS:
+            if name in entry:
+                entry[name] = redact_log_text(entry[name], self.redaction)
+        line = json.dumps(scrub_value(entry), ensure_ascii=False) + "\n"
         with self._lock:
             self._file.write(line)
             self._file.flush()

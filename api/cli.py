@@ -1,4 +1,5 @@
-"""`verirag serve` and `verirag keys`: registered through the verirag.commands entry point."""
+"""`verirag serve` and `verirag keys` (create, list, revoke, quota, usage): registered through the
+verirag.commands entry point."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ import typer
 
 from api.config import ApiSettings, is_loopback
 
-keys_app = typer.Typer(help="Create, list and revoke API keys (stored hashed under the data directory).",
-                       no_args_is_help=True)
+keys_app = typer.Typer(help="Create, list and revoke API keys (stored hashed under the data directory); "
+                       "set their daily quotas and read their usage.", no_args_is_help=True)
 
 
 def _api_settings(**overrides) -> ApiSettings:
@@ -68,7 +69,7 @@ def serve_command(
             f"no API keys configured: open access on loopback only ({api_settings.host}:{api_settings.port}); "
             "create keys with `verirag keys create` to require them", err=True,
         )  # fmt: skip
-    configure_json_logging(log_level)
+    configure_json_logging(log_level, api_settings.log_redaction)
     # A command refused by a collection's lock is told to read through this server instead.
     shown_host = "127.0.0.1" if api_settings.host in ("0.0.0.0", "::") else api_settings.host
     announce_server(f"http://{shown_host}:{api_settings.port}")
@@ -82,6 +83,10 @@ def keys_create(
     collections: List[str] = typer.Option(..., "--collection", "-c", help="Collection the key may use (repeatable)."),
     scope: str = typer.Option("read", "--scope", help="read (ask, retrieve, list), write (+ upload), admin (+ delete)."),
     note: Optional[str] = typer.Option(None, "--note", help="Who or what the key is for."),
+    quota_tokens: Optional[int] = typer.Option(None, "--quota-tokens", min=0, help="Tokens a UTC day (0: unlimited; "
+                                               "default VERIRAG_API_QUOTA_TOKENS_PER_DAY)."),
+    quota_cost: Optional[float] = typer.Option(None, "--quota-cost", min=0, help="Estimated USD a UTC day (0: "
+                                               "unlimited; default VERIRAG_API_QUOTA_COST_USD_PER_DAY)."),
 ) -> None:
     """Create a key and print it once: only its hash is stored."""
     from cli.common import fail, load_settings
@@ -99,7 +104,8 @@ def keys_create(
             fail(f"--collection: {error}", code=2)
     store = key_store_for(load_settings())
     try:
-        key, token = store.create(collections, scope, note)  # type: ignore[arg-type]
+        key, token = store.create(collections, scope, note,  # type: ignore[arg-type]
+                                  quota_tokens_per_day=quota_tokens, quota_cost_usd_per_day=quota_cost)
     finally:
         store.close()
     typer.echo(token)
@@ -129,7 +135,17 @@ def keys_list(as_json: bool = typer.Option(False, "--json", help="Print JSON."))
         created = time.strftime("%Y-%m-%d %H:%M", time.localtime(key.created_at))
         state = "revoked " + time.strftime("%Y-%m-%d %H:%M", time.localtime(key.revoked_at)) if key.revoked_at else "active"
         note = f"  {key.note}" if key.note else ""
-        typer.echo(f"{key.id}  {key.scope:<5}  {','.join(key.collections)}  created {created}  {state}{note}")
+        typer.echo(f"{key.id}  {key.scope:<5}  {','.join(key.collections)}  created {created}  {state}"
+                   f"{_own_quota(key)}{note}")
+
+
+def _own_quota(key) -> str:
+    parts = []
+    if key.quota_tokens_per_day is not None:
+        parts.append(f"{key.quota_tokens_per_day:,} tokens/day" if key.quota_tokens_per_day else "tokens unlimited")
+    if key.quota_cost_usd_per_day is not None:
+        parts.append(f"${key.quota_cost_usd_per_day:g}/day" if key.quota_cost_usd_per_day else "cost unlimited")
+    return f"  quota {', '.join(parts)}" if parts else ""
 
 
 @keys_app.command("revoke")
@@ -148,6 +164,66 @@ def keys_revoke(key_id: str = typer.Argument(..., help="The key's id (from `veri
     finally:
         store.close()
     typer.echo(f"revoked key {key.id} ({key.scope} on {', '.join(key.collections)})")
+
+
+@keys_app.command("quota")
+def keys_quota(
+    key_id: str = typer.Argument(..., help="The key's id (from `verirag keys list`)."),
+    tokens: Optional[int] = typer.Option(None, "--tokens", min=0, help="Tokens a UTC day (0: unlimited)."),
+    cost: Optional[float] = typer.Option(None, "--cost", min=0, help="Estimated USD a UTC day (0: unlimited)."),
+    default: bool = typer.Option(False, "--default", help="Back to the server's defaults (VERIRAG_API_QUOTA_*)."),
+) -> None:
+    """Set a key's own daily quota; a running server applies it from the key's next request."""
+    from cli.common import fail, load_settings
+
+    from api.state import key_store_for
+
+    if default == (tokens is not None or cost is not None):
+        fail("give --tokens and/or --cost, or --default", code=2)
+    store = key_store_for(load_settings())
+    try:
+        current = store.get(key_id)
+        if current is None:
+            fail(f"no API key with id {key_id!r}; `verirag keys list` shows them")
+            return
+        if default:
+            key = store.set_quota(key_id, None, None)
+        else:  # an option left out keeps what the key had
+            key = store.set_quota(key_id, current.quota_tokens_per_day if tokens is None else tokens,
+                                  current.quota_cost_usd_per_day if cost is None else cost)
+    finally:
+        store.close()
+    typer.echo(f"key {key.id}:{_own_quota(key) or '  the server default quota'}")
+
+
+@keys_app.command("usage")
+def keys_usage(
+    key_id: Optional[str] = typer.Argument(None, help="One key's id; omitted: every key with usage."),
+    days: int = typer.Option(7, "--days", min=1, max=366, help="UTC days to show, today included."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Model usage per key and UTC day (tokens, estimated cost), as the server counted it."""
+    from cli.common import load_settings
+
+    from api.quotas import SECONDS_PER_DAY, utc_day
+    from api.state import usage_store_for
+
+    now = time.time()
+    store = usage_store_for(load_settings())
+    try:
+        rows = store.history(utc_day(now - (days - 1) * SECONDS_PER_DAY), utc_day(now),
+                             [key_id] if key_id else None)
+    finally:
+        store.close()
+    if as_json:
+        typer.echo(json.dumps([{"key_id": row.key_id, **row.to_dict()} for row in rows], indent=2))
+        return
+    if not rows:
+        typer.echo(f"no usage in the last {days} day(s)")
+        return
+    for row in rows:
+        typer.echo(f"{row.key_id}  {row.day}  {row.requests:>5} answers  {row.prompt_tokens:>10,} prompt  "
+                   f"{row.completion_tokens:>10,} completion  ${row.cost_usd:.4f}")
 
 
 def register(app: typer.Typer) -> None:

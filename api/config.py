@@ -7,11 +7,14 @@ Everything else (data directory, default collection, default model, the store) c
 from __future__ import annotations
 
 import ipaddress
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
+# Empty (no hook), an http(s) URL, or a Python entry point package.module:attr.
+MODERATION_PATTERN = r"^(|https?://\S+|[A-Za-z_][\w.]*:[A-Za-z_][\w.]*)$"
 
 
 def is_loopback(host: str) -> bool:
@@ -66,8 +69,25 @@ class ApiSettings(BaseSettings):
     query_batch_max: int = Field(16, ge=1, le=256)
 
     audit_reasoning: bool = Field(False, description="Also write the model's reasoning into the audit log.")
+    # Logs keep what users asked for as long as the operator keeps logs; responses are never redacted.
+    log_redaction: Literal["off", "pii"] = Field(
+        "pii", description="Replace e-mails, phones, cards, IBANs and national ids in logged questions and "
+                           "answers by <KIND> (pii), or log them as written (off). Secrets are never logged.")
     job_max_attempts: int = Field(3, ge=1, description="Restarts an interrupted ingest job survives before it is failed.")
     readiness_cache_s: float = Field(5.0, ge=0, description="How long /readyz reuses its last checks.")
+    # The moderation hook (api.moderation) checks each question before retrieval and each answer before it
+    # is returned. Unset: everything passes. A hook that fails or times out refuses (503) unless
+    # moderation_on_error is "allow": a policy that silently stops applying is worse than an outage.
+    moderation: str | None = Field(
+        None, pattern=MODERATION_PATTERN,
+        description="Moderation hook: package.module:attr (Python) or an http(s) URL (callback); unset: none.")
+    moderation_timeout_s: float = Field(5.0, gt=0, le=300, description="Longest one moderation check may take.")
+    moderation_on_error: Literal["refuse", "allow"] = Field(
+        "refuse", description="When the hook fails or times out: refuse the request (503) or let it through.")
+    # Daily budgets per key from each answer's usage (UTC days); a key's own quota (keys create
+    # --quota-tokens/--quota-cost, keys quota) wins over these. 0: unlimited.
+    quota_tokens_per_day: int = Field(0, ge=0, description="Prompt + completion tokens per key per UTC day (0: none).")
+    quota_cost_usd_per_day: float = Field(0.0, ge=0, description="Estimated USD per key per UTC day (0: no limit).")
 
     @property
     def max_body_bytes(self) -> int:

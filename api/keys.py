@@ -6,6 +6,9 @@ shown once, when the key is created. Scopes nest: ``read`` (questions, retrieval
 was not created for: names match exactly (there are no wildcards), and a name the API would refuse
 in a request is refused here too, so no key is made that could never be used.
 
+Each key may carry its own daily quota (tokens, estimated USD; api.quotas): NULL keeps the server's
+default, 0 lifts it for that key. Tables made before quotas existed get the columns at open.
+
 ``keys.sqlite3`` is created 0600 in a 0700 folder (SQLite gives its -wal and -shm files the same
 mode): it holds the hashes, and the ids and scopes of every key.
 """
@@ -43,9 +46,14 @@ CREATE TABLE IF NOT EXISTS api_keys (
     collections TEXT NOT NULL,
     note TEXT,
     created_at REAL NOT NULL,
-    revoked_at REAL
+    revoked_at REAL,
+    quota_tokens_per_day INTEGER,
+    quota_cost_usd_per_day REAL
 )
 """
+_QUOTA_COLUMNS = {"quota_tokens_per_day": "INTEGER", "quota_cost_usd_per_day": "REAL"}
+_SELECT = ("SELECT id, secret_sha256, scope, collections, note, created_at, revoked_at, quota_tokens_per_day, "
+           "quota_cost_usd_per_day FROM api_keys")
 
 
 class AuthenticationError(Exception):
@@ -64,6 +72,8 @@ class ApiKey:
     note: str | None
     created_at: float
     revoked_at: float | None
+    quota_tokens_per_day: int | None = None  # None: the server's default (api.quotas); 0: unlimited
+    quota_cost_usd_per_day: float | None = None
 
     def reaches(self, collection: str) -> bool:
         return collection in self.collections
@@ -75,6 +85,7 @@ class ApiKey:
         return {
             "id": self.id, "scope": self.scope, "collections": list(self.collections), "note": self.note,
             "created_at": self.created_at, "revoked_at": self.revoked_at,
+            "quota_tokens_per_day": self.quota_tokens_per_day, "quota_cost_usd_per_day": self.quota_cost_usd_per_day,
         }  # fmt: skip
 
 
@@ -95,14 +106,21 @@ class KeyStore:
             if companion.exists():  # new ones take the table's mode; an older version's may be looser
                 os.chmod(companion, 0o600)
         self._db.execute(_SCHEMA)
+        present = {row[1] for row in self._db.execute("PRAGMA table_info(api_keys)")}
+        for column, kind in _QUOTA_COLUMNS.items():
+            if column not in present:  # a table from before quotas: every key keeps the default
+                self._db.execute(f"ALTER TABLE api_keys ADD COLUMN {column} {kind}")
         self._lock = threading.Lock()
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
 
-    def create(self, collections: Sequence[str], scope: Scope, note: str | None = None) -> tuple[ApiKey, str]:
+    def create(self, collections: Sequence[str], scope: Scope, note: str | None = None, *,
+               quota_tokens_per_day: int | None = None,
+               quota_cost_usd_per_day: float | None = None) -> tuple[ApiKey, str]:
         """A new key and its full secret text (shown once: only its hash is stored)."""
+        _check_quota(quota_tokens_per_day, quota_cost_usd_per_day)
         if scope not in SCOPES:
             raise ValueError(f"scope must be one of {', '.join(SCOPES)}, got {scope!r}")
         names = tuple(dict.fromkeys(check_collection_name(name) for name in collections))
@@ -110,13 +128,30 @@ class KeyStore:
             raise ValueError("a key needs at least one collection (--collection NAME)")
         key_id = secrets.token_hex(6)
         token = f"vrk_{key_id}_{secrets.token_urlsafe(32)}"
-        key = ApiKey(key_id, scope, names, note, time.time(), None)
+        key = ApiKey(key_id, scope, names, note, time.time(), None, quota_tokens_per_day, quota_cost_usd_per_day)
         with self._lock:
             self._db.execute(
-                "INSERT INTO api_keys (id, secret_sha256, scope, collections, note, created_at) VALUES (?,?,?,?,?,?)",
-                (key.id, _hash(token), scope, json.dumps(list(names)), note, key.created_at),
+                "INSERT INTO api_keys (id, secret_sha256, scope, collections, note, created_at, quota_tokens_per_day, "
+                "quota_cost_usd_per_day) VALUES (?,?,?,?,?,?,?,?)",
+                (key.id, _hash(token), scope, json.dumps(list(names)), note, key.created_at, quota_tokens_per_day,
+                 quota_cost_usd_per_day),
             )
         return key, token
+
+    def set_quota(self, key_id: str, tokens_per_day: int | None, cost_usd_per_day: float | None) -> ApiKey:
+        """The key's own daily quota (None: back to the server's default; 0: unlimited), from its next request."""
+        _check_quota(tokens_per_day, cost_usd_per_day)
+        with self._lock:
+            if self._row(key_id) is None:
+                raise LookupError(f"no API key with id {key_id!r}; `verirag keys list` shows them")
+            self._db.execute("UPDATE api_keys SET quota_tokens_per_day = ?, quota_cost_usd_per_day = ? WHERE id = ?",
+                             (tokens_per_day, cost_usd_per_day, key_id))
+            return _key(self._row(key_id))
+
+    def get(self, key_id: str) -> ApiKey | None:
+        with self._lock:
+            row = self._row(key_id)
+        return _key(row) if row is not None else None
 
     def revoke(self, key_id: str) -> ApiKey:
         with self._lock:
@@ -129,10 +164,7 @@ class KeyStore:
 
     def list(self) -> list[ApiKey]:
         with self._lock:
-            rows = self._db.execute(
-                "SELECT id, secret_sha256, scope, collections, note, created_at, revoked_at FROM api_keys "
-                "ORDER BY created_at"
-            ).fetchall()
+            rows = self._db.execute(_SELECT + " ORDER BY created_at").fetchall()
         return [_key(row) for row in rows]
 
     def has_active_keys(self) -> bool:
@@ -155,11 +187,15 @@ class KeyStore:
         return key
 
     def _row(self, key_id: str):
-        return self._db.execute(
-            "SELECT id, secret_sha256, scope, collections, note, created_at, revoked_at FROM api_keys WHERE id = ?",
-            (key_id,),
-        ).fetchone()
+        return self._db.execute(_SELECT + " WHERE id = ?", (key_id,)).fetchone()
 
 
 def _key(row) -> ApiKey:
-    return ApiKey(row[0], row[2], tuple(json.loads(row[3])), row[4], row[5], row[6])
+    return ApiKey(row[0], row[2], tuple(json.loads(row[3])), row[4], row[5], row[6], row[7], row[8])
+
+
+def _check_quota(tokens_per_day: int | None, cost_usd_per_day: float | None) -> None:
+    if tokens_per_day is not None and tokens_per_day < 0:
+        raise ValueError(f"a token quota is 0 (unlimited) or more, got {tokens_per_day}")
+    if cost_usd_per_day is not None and cost_usd_per_day < 0:
+        raise ValueError(f"a cost quota is 0 (unlimited) or more, got {cost_usd_per_day}")

@@ -2,6 +2,11 @@
 
 The request id lives in a context variable set by the middleware; work handed to threads runs in
 a copy of the context (see api.stages), so log lines written there carry it too.
+
+No line holds a secret: every string of it is scrubbed (api.secret_scrub) by the formatter, whoever
+logged it. With ``VERIRAG_API_LOG_REDACTION=pii`` the formatter also redacts personal data (api.pii)
+from the free text of a line, its message and its exception, where a question quoted by an error can
+end up; the structured fields (route, status, ids) are left as they are.
 """
 
 from __future__ import annotations
@@ -13,6 +18,10 @@ import sys
 import time
 import uuid
 from contextvars import ContextVar
+from typing import TextIO
+
+from api.pii import LogRedaction, redact_log_text
+from api.secret_scrub import scrub_value
 
 REQUEST_ID_HEADER = "x-request-id"
 # A client's X-Request-ID is kept (as client_request_id, for correlating with the client's own logs)
@@ -56,7 +65,12 @@ def client_request_id_from(header_value: str | None) -> str | None:
 
 class JsonFormatter(logging.Formatter):
     """``{"time", "level", "logger", "message", "request_id", …fields}``; ``extra={"fields": {...}}``
-    adds keys, an exception adds its traceback as ``exception``."""
+    adds keys, an exception adds its traceback as ``exception``. Secrets are always scrubbed; personal
+    data in the message and the exception under ``redaction="pii"``."""
+
+    def __init__(self, redaction: LogRedaction = "off"):
+        super().__init__()
+        self.redaction = redaction
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {
@@ -76,13 +90,16 @@ class JsonFormatter(logging.Formatter):
             entry.update(fields)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False, default=str)
+        for free_text in ("message", "exception"):
+            if free_text in entry:
+                entry[free_text] = redact_log_text(entry[free_text], self.redaction)
+        return json.dumps(scrub_value(entry), ensure_ascii=False, default=str)
 
 
-def configure_json_logging(level: str = "info") -> None:
-    """Route every logger (uvicorn's included) through one JSON handler on stderr."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
+def configure_json_logging(level: str = "info", redaction: LogRedaction = "off", stream: TextIO | None = None) -> None:
+    """Route every logger (uvicorn's included) through one JSON handler on ``stream`` (stderr)."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonFormatter(redaction))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -15,6 +15,8 @@ from rag.backends.base import MODEL_SERVER
 from rag.settings import Settings
 from rag.store import StoreLockedError
 
+from api.secret_scrub import scrub_secrets
+
 log = logging.getLogger("api.redaction")
 
 URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"()<>]+")
@@ -31,11 +33,13 @@ def redact(text: str, settings: Settings) -> str:
 
 
 def redact_model_error(error: BaseException) -> BaseException:
-    """The same error, its message without the model server's URL; the full message is logged first."""
+    """The same error, its message without the model server's URL and without any secret its reply
+    quoted (a server that echoes the key it was sent); the full message is logged first (the log
+    scrubs its secrets)."""
     if not isinstance(error, ModelError) or not error.base_url:
         return error
     message = str(error)
-    public = URL.sub(MODEL_SERVER, error.without_url())
+    public = scrub_secrets(URL.sub(MODEL_SERVER, error.without_url()))
     if public != message:
         log.warning("model error (shown to the client without its URL): %s", message)
         error.message = public

@@ -2,7 +2,7 @@
 
 Built by :func:`api.app.create_app`, started and closed by the app's lifespan, and handed to routes
 through ``Depends(get_state)``. Files live under ``<data_dir>/api/``: ``keys.sqlite3``,
-``jobs.sqlite3``, ``uploads/<job id>/`` and ``audit.jsonl``.
+``jobs.sqlite3``, ``usage.sqlite3``, ``uploads/<job id>/`` and ``audit.jsonl``.
 """
 
 from __future__ import annotations
@@ -25,8 +25,12 @@ from api.jobs.uploads import remove_orphans
 from api.jobs.worker import IngestWorker
 from api.keys import KeyStore
 from api.metrics import Metrics
+from api.moderation import moderator_for
+from api.moderation_gate import ModerationGate
+from api.quotas import Quotas
 from api.ratelimit import FailedAuthThrottle, TokenBucketLimiter
 from api.registry import CollectionRegistry
+from api.usage import UsageStore
 
 log = logging.getLogger("api")
 
@@ -39,6 +43,10 @@ def key_store_for(settings: Settings) -> KeyStore:
     return KeyStore(api_dir(settings) / "keys.sqlite3")
 
 
+def usage_store_for(settings: Settings) -> UsageStore:
+    return UsageStore(api_dir(settings) / "usage.sqlite3")
+
+
 class AppState:
     def __init__(self, settings: Settings, api_settings: ApiSettings, embedder: Any = None):
         self.settings = settings
@@ -49,7 +57,15 @@ class AppState:
         private_dir(self.uploads_dir)  # uploaded documents: readable by the server's user only
         self.keys = key_store_for(settings)
         self.jobs = JobTable(root / "jobs.sqlite3")
-        self.audit = AuditLog(root / "audit.jsonl", include_reasoning=api_settings.audit_reasoning)
+        self.audit = AuditLog(root / "audit.jsonl", include_reasoning=api_settings.audit_reasoning,
+                              redaction=api_settings.log_redaction)
+        # Loaded now, so a hook that cannot be imported stops the server at start, not at the first question.
+        self.moderation = ModerationGate(
+            moderator_for(api_settings.moderation, api_settings.moderation_timeout_s),
+            api_settings.moderation_timeout_s, api_settings.moderation_on_error, self.audit,
+        )
+        self.usage = usage_store_for(settings)
+        self.quotas = Quotas(self.usage, api_settings.quota_tokens_per_day, api_settings.quota_cost_usd_per_day)
         self.metrics = Metrics()
         self.limiter = TokenBucketLimiter(api_settings.rate_limit_per_minute, api_settings.rate_limit_burst)
         self.auth_throttle = FailedAuthThrottle(api_settings.auth_failures_per_minute, api_settings.auth_failures_burst)
@@ -131,4 +147,6 @@ class AppState:
             self._embedder.close()
         self.jobs.close()
         self.keys.close()
+        self.moderation.close()
+        self.usage.close()
         self.audit.close()

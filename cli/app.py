@@ -9,6 +9,7 @@ import json
 from dataclasses import asdict
 import logging
 from importlib.metadata import entry_points
+from typing import Optional
 
 import typer
 
@@ -46,10 +47,15 @@ def _main_options(
 
 @app.command("collections")
 def collections_command(
+    name: Optional[str] = typer.Argument(None, help="A collection: list its documents instead."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
-    """List collections with their point and document counts."""
+    """List collections with their point and document counts; with NAME, that collection's documents
+    (chunks, content hash, size, when and by whom each was ingested)."""
     settings = load_settings()
+    if name is not None:
+        _documents(settings, name, as_json)
+        return
     try:
         infos = list_collections(settings)
     except StoreError as error:
@@ -64,6 +70,37 @@ def collections_command(
     typer.echo(f"{'collection':<{width}}  {'documents':>9}  {'points':>9}  backend")
     for info in infos:
         typer.echo(f"{info.name:<{width}}  {info.documents:>9}  {info.points:>9}  {info.backend}")
+
+
+def _documents(settings, name: str, as_json: bool) -> None:
+    """One collection's documents with their provenance (null for documents ingested before it was
+    recorded)."""
+    from rag.store import open_store
+
+    try:
+        store = open_store(settings, name)
+        try:
+            states = sorted(store.document_states().values(), key=lambda state: state.doc_id)
+        finally:
+            store.close()
+    except StoreError as error:
+        fail(str(error))
+    rows = [{"doc_id": s.doc_id, "source": s.source, "chunks": s.points, "content_sha256": s.provenance.source_sha256,
+             "size_bytes": s.provenance.source_bytes, "ingested_at": s.provenance.ingested_at,
+             "ingested_by": s.provenance.ingested_by} for s in states]
+    if as_json:
+        typer.echo(json.dumps({"collection": name, "documents": rows}, indent=2))
+        return
+    if not rows:
+        typer.echo(f"collection {name!r} holds no documents")
+        return
+    width = max(len("doc_id"), *(len(row["doc_id"]) for row in rows))
+    typer.echo(f"{'doc_id':<{width}}  {'chunks':>6}  {'bytes':>10}  {'sha256':<12}  {'ingested at':<20}  by")
+    for row in rows:
+        size = "-" if row["size_bytes"] is None else str(row["size_bytes"])
+        digest = (row["content_sha256"] or "-")[:12]
+        typer.echo(f"{row['doc_id']:<{width}}  {row['chunks']:>6}  {size:>10}  {digest:<12}  "
+                   f"{row['ingested_at'] or '-':<20}  {row['ingested_by'] or '-'}")
 
 
 def _register_plugins() -> None:

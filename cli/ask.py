@@ -103,6 +103,7 @@ def render_text(result: AnswerResult, show_reasoning: bool) -> str:
         lines.append(f"  cited but never given: {', '.join(result.unknown_citations)}")
     if result.verdict is not None:
         lines += ["", *render_verdict(result)]
+    lines += render_screening(result)
     t = result.timings
     lines.append(
         f"\nmodel {result.model} · {result.usage.prompt_tokens} prompt + {result.usage.completion_tokens} "
@@ -144,6 +145,21 @@ def render_verdict(result: AnswerResult) -> list[str]:
     if verdict.previous is not None:
         lines.append(f"  other attempt: {verdict.previous.label.replace('_', ' ')} (score {verdict.previous.score:.2f})")
     lines += [f"  ! {warning}" for warning in verdict.warnings]
+    return lines
+
+
+def render_screening(result: AnswerResult) -> list[str]:
+    """The passages the injection screen flagged, what it found and did, and its warnings (none: no lines)."""
+    screening = result.screening
+    if screening is None or not (screening.flagged or screening.warnings):
+        return []
+    lines = ["", f"Injection screen ({screening.policy}):"]
+    for entry in screening.flagged:
+        where = f"[{entry.label}] " if entry.label else ""
+        lines.append(f"  {where}{entry.passage.doc_id} — {entry.action}: {', '.join(entry.kinds)}")
+        for finding in entry.findings[:5]:
+            lines.append(f"    {finding.kind}/{finding.rule}: {_clip(finding.text, 100)}")
+    lines += [f"  ! {warning}" for warning in screening.warnings]
     return lines
 
 

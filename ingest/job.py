@@ -15,6 +15,7 @@ same report; the write order above keeps even that recoverable by a rerun.
 
 from __future__ import annotations
 
+import getpass
 import logging
 import queue
 import threading
@@ -23,12 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
-from rag.chunk_record import to_payload
+from rag.chunk_record import provenance_payload, to_payload
 from rag.embedding import DenseEmbedder, SparseEncoder, embedder_for
 from rag.expansion import expansion_token_counts
 from rag.settings import Settings
 from rag.store import StoreMissingError, VectorStore, open_store
-from rag.types import Chunk, StoredPoint
+from rag.types import Chunk, Provenance, StoredPoint
 from ingest.chunking import ChunkBudget, Chunker
 from ingest.parse import ParsedDocument, ParseError, parse_record
 from ingest.parse_worker import ParseLimits, ParseWorker, parse_worker_for
@@ -53,6 +54,9 @@ class IngestOptions:
     dry_run: bool = False
     strict: bool = False
     progress: bool | None = None  # None: a bar on a terminal, log lines otherwise
+    # Who writes, stored with each document (rag.chunk_record.INGESTED_BY): the API passes "key:<id>";
+    # None is this process's OS user, "cli:<user>".
+    ingested_by: str | None = None
 
 
 @dataclass
@@ -72,6 +76,23 @@ class _Prepared:
             doc_id=self.source.doc_id, source=self.source.uri, title=self.title, pages=self.page_count,
             chunks=len(self.chunks), warnings=list(self.warnings), status="new" if self.is_new else "changed",
         )
+
+
+def local_writer() -> str:
+    """``cli:<OS user>``: who an ingest run outside the API is recorded as."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # a container user without a passwd entry
+        return "cli"
+
+
+def source_provenance(source: Source, ingested_by: str) -> Provenance:
+    return Provenance(
+        source_sha256=source.content_hash,
+        source_bytes=source.size,
+        ingested_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        ingested_by=ingested_by,
+    )
 
 
 def document_payloads(chunks: Sequence[Chunk], count_tokens: Callable[[str], int]) -> list[dict]:
@@ -193,7 +214,8 @@ class IngestJob:
         pending_chunks = 0
         stop = threading.Event()
         with Progress(total=len(work), enabled=options.progress, label=options.collection) as progress:
-            for prepared in self._prepare_in_background(work, chunker, stop):
+            writer = options.ingested_by or local_writer()
+            for prepared in self._prepare_in_background(work, chunker, stop, writer):
                 if self.interrupted:
                     break
                 if prepared.error is not None:
@@ -216,7 +238,7 @@ class IngestJob:
             self._flush(store, pending, embedder, sparse, report, progress)
 
     def _prepare_in_background(
-        self, work: list[tuple[Source, str, bool]], chunker: Chunker, stop: threading.Event
+        self, work: list[tuple[Source, str, bool]], chunker: Chunker, stop: threading.Event, writer: str
     ) -> Iterator[_Prepared]:
         """Parse and chunk on a second thread while this one embeds: torch releases the GIL."""
         results: queue.Queue = queue.Queue(maxsize=64)
@@ -227,7 +249,7 @@ class IngestJob:
                 for source, doc_hash, is_new in work:
                     if stop.is_set():
                         break
-                    results.put(self._prepare(source, doc_hash, is_new, chunker))
+                    results.put(self._prepare(source, doc_hash, is_new, chunker, writer))
             finally:
                 results.put(done)
 
@@ -255,7 +277,7 @@ class IngestJob:
                     pass
             worker.join()
 
-    def _prepare(self, source: Source, doc_hash: str, is_new: bool, chunker: Chunker) -> _Prepared:
+    def _prepare(self, source: Source, doc_hash: str, is_new: bool, chunker: Chunker, writer: str) -> _Prepared:
         prepared = _Prepared(source, doc_hash, is_new)
         try:
             if source.is_record:
@@ -268,6 +290,9 @@ class IngestJob:
             if not prepared.chunks:
                 raise ParseError("no text could be extracted")
             prepared.payloads = document_payloads(prepared.chunks, chunker.count_tokens)
+            provenance = provenance_payload(source_provenance(source, writer))
+            for payload in prepared.payloads:
+                payload.update(provenance)
             prepared.title, prepared.page_count, prepared.warnings = document.title, document.page_count, document.warnings
         except ParseError as error:
             prepared.error = str(error)

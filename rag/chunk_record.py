@@ -8,11 +8,14 @@ create the indexes from these lists; ``deploy/cluster-collection.json`` and the 
 
 Besides what :func:`to_payload` writes, the ingest job stores the token counts neighbour expansion
 reads (:data:`TOKEN_COUNT`, :data:`TOKENS_AFTER_PREVIOUS`), computed by
-``rag.expansion.expansion_token_counts`` over a whole document's payloads.
+``rag.expansion.expansion_token_counts`` over a whole document's payloads, and the document's
+provenance (:func:`provenance_payload`: its source's SHA-256 and size, when and by whom it was
+ingested), which listings read back with :func:`provenance_from`.
 
 Compatibility: the payload carries no version. A key added after collections were written is
-optional: the token counts read as None when absent (expansion then counts the tokens itself), and
-``table_header`` is written for the embedding text's sake and never read back. A new key must be
+optional: the token counts read as None when absent (expansion then counts the tokens itself), the
+provenance reads as None in each of its fields, and ``table_header`` is written for the embedding
+text's sake and never read back. A new key must be
 added the same way. A change to what a document's points hold (other chunking, a key every point must
 have) bumps ``ingest.plan.PIPELINE_VERSION``, part of every ``doc_hash``, so that the next ingest
 rewrites every document; until it has, readers still meet the points written before.
@@ -23,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from rag.types import Chunk
+from rag.types import Chunk, Provenance
 
 # -- payload keys ---------------------------------------------------------------------------------
 DOC_ID = "doc_id"
@@ -43,6 +46,12 @@ TABLE_HEADER = "table_header"
 # Stored by the ingest job for neighbour expansion (rag.expansion.expansion_token_counts).
 TOKEN_COUNT = "token_count"
 TOKENS_AFTER_PREVIOUS = "tokens_after_previous"
+# Stored by the ingest job with every point of a document (provenance_payload); listings read them.
+SOURCE_SHA256 = "source_sha256"
+SOURCE_BYTES = "source_bytes"
+INGESTED_AT = "ingested_at"
+INGESTED_BY = "ingested_by"
+PROVENANCE_FIELDS = [SOURCE_SHA256, SOURCE_BYTES, INGESTED_AT, INGESTED_BY]
 
 # -- what a collection indexes ----------------------------------------------------------------------
 # Indexed when a collection is created; the stores index each user metadata key ("meta.KEY") as a
@@ -72,6 +81,32 @@ def to_payload(chunk: Chunk) -> dict[str, Any]:
         META: dict(m.extra),
         TABLE_HEADER: m.table_header,  # embedded with the text (Chunk.embedding_text), not part of it
     }
+
+
+def provenance_payload(provenance: Provenance) -> dict[str, Any]:
+    """The provenance keys the ingest job adds to each payload of a document."""
+    return {
+        SOURCE_SHA256: provenance.source_sha256,
+        SOURCE_BYTES: provenance.source_bytes,
+        INGESTED_AT: provenance.ingested_at,
+        INGESTED_BY: provenance.ingested_by,
+    }
+
+
+def provenance_from(payload: Mapping[str, Any]) -> Provenance:
+    """The provenance a payload holds; each field None when absent (collections ingested before)."""
+    size = payload.get(SOURCE_BYTES)
+
+    def text(key: str) -> str | None:
+        value = payload.get(key)
+        return str(value) if value is not None else None
+
+    return Provenance(
+        source_sha256=text(SOURCE_SHA256),
+        source_bytes=int(size) if isinstance(size, (int, float)) and not isinstance(size, bool) else None,
+        ingested_at=text(INGESTED_AT),
+        ingested_by=text(INGESTED_BY),
+    )
 
 
 @dataclass(frozen=True, slots=True)

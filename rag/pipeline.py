@@ -1,4 +1,8 @@
-"""One question, start to finish: retrieve → prompt → generate → verify → policy → result.
+"""One question, start to finish: retrieve → screen → prompt → generate → verify → policy → result.
+
+The screen (rag.passage_screen, ``injection_policy``) reads the retrieved passages for text aimed at the
+model before any of them reaches the prompt: it marks or drops what it flags, the verifier never takes a
+flagged span as evidence, and the result lists what was flagged (``screening``).
 
 The verifier plugs in through :class:`Verifier` (``pipeline_for`` wires the configured one); without one
 the result carries no verdict. Hooks (rag.pipeline_hooks) see each stage — retrieval, generation,
@@ -17,6 +21,7 @@ from typing import Any, Iterator, Mapping, Protocol, Sequence
 from rag.backends import backend_for, generate_with_fallback, stream_with_fallback
 from rag.citations import Citation, resolve_citations
 from rag.embedding import DenseEmbedder
+from rag.passage_screen import Screening, ScreeningReport, screen_passages
 from rag.pipeline_hooks import PipelineHook, stages
 from rag.profiles import ModelProfile, estimate_cost, resolve_profile
 from rag.prompts import Prompt, build_prompt
@@ -59,7 +64,9 @@ class AnswerResult:
     passages_dropped: int = 0
     finish_reason: str | None = None
     verdict: Verdict | None = None
-    replaced_answer: str | None = None  # the model's answer when the abstain policy replaced it
+    # the model's answer when the abstain policy replaced it, or its first draft when a retry replaced that
+    replaced_answer: str | None = None
+    screening: ScreeningReport | None = None  # what the injection screen flagged in the retrieved passages
 
     def to_dict(self, include_reasoning: bool = True) -> dict:
         return {
@@ -82,6 +89,7 @@ class AnswerResult:
             "finish_reason": self.finish_reason,
             "verdict": self.verdict.to_dict() if self.verdict is not None else None,
             "replaced_answer": self.replaced_answer,
+            "screening": self.screening.to_dict() if self.screening is not None else None,
         }
 
 
@@ -140,6 +148,10 @@ class Pipeline:
         with stages(self.hooks, "verification"):
             return self.verifier.verify(question, passages, generation)
 
+    def screen(self, passages: list[Passage]) -> Screening:
+        """The retrieved passages through the injection screen, under the configured policy."""
+        return screen_passages(passages, self.settings.injection_policy)
+
     def prompt(self, request: AnswerRequest, passages: list[Passage], profile: ModelProfile) -> Prompt:
         return build_prompt(profile, passages, request.question, request.history)
 
@@ -153,11 +165,12 @@ class Pipeline:
         passages = self.retrieve(request)
         timings["retrieve"] = time.perf_counter() - started
         profile = self.profile(request.model)
-        prompt = self.prompt(request, passages, profile)
+        screening = self.screen(passages)
+        prompt = self.prompt(request, screening.passages, profile)
         started = time.perf_counter()
         generation = self._generate(profile.name, prompt.messages)
         timings["generate"] = time.perf_counter() - started
-        return self._finish(request, prompt, generation, timings)
+        return self._finish(request, prompt, generation, timings, screening)
 
     def stream(self, request: AnswerRequest) -> Iterator[tuple[str, Any]]:
         """Events: ("retrieval", passages) → ("reasoning", text)… → ("answer", text)… → ("verification",
@@ -169,7 +182,8 @@ class Pipeline:
         passages = self.retrieve(request)
         timings["retrieve"] = time.perf_counter() - started
         profile = self.profile(request.model)
-        prompt = self.prompt(request, passages, profile)
+        screening = self.screen(passages)
+        prompt = self.prompt(request, screening.passages, profile)
         yield "retrieval", prompt.passages
         started = time.perf_counter()
         generation: Generation | None = None
@@ -183,18 +197,21 @@ class Pipeline:
                     yield kind, payload
         timings["generate"] = time.perf_counter() - started
         assert generation is not None, "a backend stream always ends with done"
-        result = self._finish(request, prompt, generation, timings)
+        result = self._finish(request, prompt, generation, timings, screening)
         if result.verdict is not None:
             yield "verification", result.verdict
         yield "done", result
 
     def _verify_and_act(
-        self, request: AnswerRequest, prompt: Prompt, generation: Generation, timings: dict
+        self, request: AnswerRequest, prompt: Prompt, generation: Generation, timings: dict,
+        evidence: Sequence[Passage] | None = None,
     ) -> tuple[Generation, Verdict, str | None]:
-        """(the generation to return, its verdict with the policy's action, the replaced answer if any)."""
+        """(the generation to return, its verdict with the policy's action, the replaced answer if any).
+        ``evidence``: the prompt's passages as the verifier may read them (default: as the model read them)."""
         policy = self.policy(request)
+        evidence = prompt.passages if evidence is None else evidence
         started = time.perf_counter()
-        verdict = self._verify(request.question, prompt.passages, generation)
+        verdict = self._verify(request.question, evidence, generation)
         timings["verify"] = time.perf_counter() - started
         if fully_supported(verdict) or policy == "accept":
             return generation, verdict.with_policy("accept", warnings_for(verdict) if policy != "accept" else ()), None
@@ -213,20 +230,24 @@ class Pipeline:
         second = self._generate(generation.model or request.model or self.settings.default_model, messages)
         timings["retry_generate"] = time.perf_counter() - started
         started = time.perf_counter()
-        second_verdict = self._verify(request.question, prompt.passages, second)
+        second_verdict = self._verify(request.question, evidence, second)
         timings["retry_verify"] = time.perf_counter() - started
         both = generation.usage + second.usage
         if better(verdict, second_verdict):
             kept = Generation(second.reasoning, second.answer, both, second.finish_reason, second.model)
-            return kept, second_verdict.with_policy("retry", warnings_for(second_verdict), previous=verdict), None
+            kept_verdict = second_verdict.with_policy("retry", warnings_for(second_verdict), previous=verdict)
+            # The first draft is what the second attempt replaced: kept for a reader who asks to see it.
+            return kept, kept_verdict, generation.answer
         kept = Generation(generation.reasoning, generation.answer, both, generation.finish_reason, generation.model)
         return kept, verdict.with_policy("retry", warnings_for(verdict), previous=second_verdict), None
 
-    def _finish(self, request: AnswerRequest, prompt: Prompt, generation: Generation, timings: dict) -> AnswerResult:
+    def _finish(self, request: AnswerRequest, prompt: Prompt, generation: Generation, timings: dict,
+                screening: Screening | None = None) -> AnswerResult:
         verdict = None
         replaced = None
         if self.verifier is not None:
-            generation, verdict, replaced = self._verify_and_act(request, prompt, generation, timings)
+            evidence = screening.evidence(prompt.passages) if screening is not None else None
+            generation, verdict, replaced = self._verify_and_act(request, prompt, generation, timings, evidence)
         citations, unknown = resolve_citations(generation.answer, prompt.passages)
         answered_by = self.profile(generation.model) if generation.model else self.profile(request.model)
         return AnswerResult(
@@ -245,6 +266,7 @@ class Pipeline:
             finish_reason=generation.finish_reason,
             verdict=verdict,
             replaced_answer=replaced,
+            screening=screening.report(prompt.passages, generation.answer) if screening is not None else None,
         )
 
 

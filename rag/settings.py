@@ -120,6 +120,13 @@ class Settings(BaseSettings):
     )
     verify_supported_score: float = Field(0.8, ge=0, le=1, description="Verdict score at or above which an answer is supported.")
     verify_unsupported_score: float = Field(0.5, ge=0, le=1, description="Verdict score below which an answer is unsupported.")
+    # The injection screen (rag.injection, rag.passage_screen): retrieved text aimed at the model.
+    injection_policy: Literal["off", "mark", "drop"] = Field(
+        "mark",
+        description="Passages holding instructions to the model, hidden characters or fake delimiters: mark (quote "
+        "the flagged text as document data, strip hidden characters, keep the facts), drop (leave the passage out), "
+        "off (no screen). Either way the answer lists what was flagged.",
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -58,14 +58,26 @@ class StoredPoint:
 
 
 @dataclass(frozen=True, slots=True)
+class Provenance:
+    """Where a stored document came from: its source's bytes and who wrote it when (rag.chunk_record
+    stores it with every point). All None for documents ingested before it was recorded."""
+
+    source_sha256: str | None = None  # of the source file's bytes (a JSONL record: its title and text)
+    source_bytes: int | None = None
+    ingested_at: str | None = None  # UTC, ISO 8601
+    ingested_by: str | None = None  # "key:<API key id>" for uploads, "cli:<OS user>" otherwise
+
+
+@dataclass(frozen=True, slots=True)
 class DocumentState:
-    """What the store holds of one document: enough to plan an incremental ingest."""
+    """What the store holds of one document: enough to plan an incremental ingest, and its provenance."""
 
     doc_id: str
     doc_hashes: frozenset[str]
     points: int
     chunk_count: int  # as recorded in the payload of its points
     source: str
+    provenance: Provenance = Provenance()
 
     def is_complete(self, doc_hash: str) -> bool:
         return self.doc_hashes == {doc_hash} and self.points == self.chunk_count

@@ -20,3 +20,18 @@ echo "      verifier check its answer and reasoning claim by claim against the p
 "${VERIRAG[@]}" search "At what speed does Unit 3 trip on overspeed?" --collection demo --top-k 3
 echo
 "${VERIRAG[@]}" ask "At what speed does Unit 3 trip on overspeed?" --collection demo --model local --show-reasoning
+
+# 5. The web page: the same collection, asked and checked in the browser. Started here only when asked
+# (SERVE=1), since a server runs until it is stopped; the embedded collection belongs to one process,
+# so the ingests above are done before it starts.
+PORT=${PORT:-8000}
+URL="http://127.0.0.1:${PORT}/"
+echo
+if [ "${SERVE:-0}" = "1" ]; then
+  echo "== 5. the web page: serving collection 'demo' on loopback, without keys (Ctrl-C stops it)"
+  echo "      open ${URL}"
+  exec "${VERIRAG[@]}" serve --open --port "$PORT"
+fi
+echo "== 5. the web page: start the server, then open the page"
+echo "      ${VERIRAG[*]} serve --open --port ${PORT}     (or: make demo SERVE=1)"
+echo "      open ${URL}"

@@ -144,6 +144,27 @@ def _store_one(folder: Path, position: int, incoming: IncomingFile, max_bytes: i
     return JobFileRecord(position, shown, name, name, size, incoming.content_type, sniffed.detected, "pending")
 
 
+def remove_stored_uploads(uploads_dir: Path, stored: list[tuple[str, str]]) -> int:
+    """Delete these uploaded files ((job id, stored name) pairs, api.jobs.table.JobTable.stored_uploads)
+    and each job folder they leave empty; returns how many files were deleted (gone ones are skipped)."""
+    removed = 0
+    for job_id, stored_name in stored:
+        folder = uploads_dir / job_id
+        try:
+            inside(folder, stored_name).unlink()
+            removed += 1
+        except FileNotFoundError:
+            pass
+        except UnsafeName:  # a name the table should never hold: never follow it out of the folder
+            log.warning("upload %s: refusing to delete %r outside its folder", job_id, stored_name)
+            continue
+        try:
+            folder.rmdir()  # only when empty: the job's other files stay
+        except OSError:
+            pass
+    return removed
+
+
 def remove_orphans(uploads_dir: Path, known_job_ids: set[str]) -> list[Path]:
     """Folders left by a crash between saving files and recording their job: nothing refers to them."""
     removed = []

@@ -99,7 +99,8 @@ class IngestWorker:
                          f"the uploaded file is gone from {path.parent}; upload it again")
             return
         try:
-            report = ingest.run(IngestOptions(paths=[str(path)], collection=job.collection, progress=False))
+            report = ingest.run(IngestOptions(paths=[str(path)], collection=job.collection, progress=False,
+                                              ingested_by=f"key:{job.key_id or 'anonymous'}"))
         except StoreError as error:
             self._record(job.id, record.position, "failed", f"the store refused the write: {error}")
             return

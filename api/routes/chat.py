@@ -5,7 +5,8 @@ are the conversation; the answer carries ``message.reasoning_content`` as DeepSe
 ``verirag`` object with the citations and the verdict. Streams are OpenAI chunks (``data: {...}``,
 then ``data: [DONE]``) with reasoning deltas in ``delta.reasoning_content``; an error after the
 stream started is sent as ``data: {"error": {...}}``, which the OpenAI SDK raises as APIError. Under
-the retry and abstain policies the content is held back until verified and sent as one delta.
+the retry and abstain policies the content is held back until verified and sent as one delta; with a
+moderation hook the reasoning and the content are held back until the hook has checked the answer.
 """
 
 from __future__ import annotations
@@ -87,6 +88,8 @@ async def chat_completions(body: ChatCompletionRequest, caller: Authenticated, s
         state, question=question, model=body.model, top_k=body.top_k, filters=body.filters, fusion=None,
         verify=body.verify, history=history,
     )  # fmt: skip
+    # Only the last message is checked: earlier turns were questions and answers checked when asked.
+    answer_request = await answering.allowed_request(state, caller, name, answer_request, "chat", param="messages")
     collection = await answering.open_collection(state, name)
     include_reasoning = body.reasoning == "include"
     completion = _Completion(request.state.request_id, name, include_reasoning)
@@ -148,24 +151,27 @@ async def _chunks(state: AppState, stream: answering.AnswerStream, completion: _
     answer_request = stream.request
     model = MODEL_PREFIX + (answer_request.model or state.settings.default_model)
     hold = answering.holds_answer(state, answer_request)
+    hold_reasoning = answering.holds_reasoning(state)
     try:
         yield event(None, completion.chunk(model, {"role": "assistant", "content": ""}))
         async for kind, payload in stream.events():
             if kind == "keepalive":
                 yield KEEPALIVE
-            elif kind == "reasoning" and completion.include_reasoning:
+            elif kind == "reasoning" and completion.include_reasoning and not hold_reasoning:
                 yield event(None, completion.chunk(model, {"content": None, "reasoning_content": payload}))
             elif kind == "answer" and not hold:
                 yield event(None, completion.chunk(model, {"content": payload}))
             elif kind == "done":
-                stream.answered(payload)
-                model = MODEL_PREFIX + payload.model
-                if hold:  # the verified answer, in one piece
-                    yield event(None, completion.chunk(model, {"content": payload.answer}))
-                yield event(None, completion.chunk(model, {}, payload.finish_reason or "stop",
-                                                   verirag=completion.extras(payload)))
+                result = await stream.answered(payload)  # moderated: refused → the error line below
+                model = MODEL_PREFIX + result.model
+                if hold_reasoning and completion.include_reasoning and result.reasoning:
+                    yield event(None, completion.chunk(model, {"content": None, "reasoning_content": result.reasoning}))
+                if hold:  # the verified (and moderated) answer, in one piece
+                    yield event(None, completion.chunk(model, {"content": result.answer}))
+                yield event(None, completion.chunk(model, {}, result.finish_reason or "stop",
+                                                   verirag=completion.extras(result)))
                 if include_usage:
-                    yield event(None, completion.chunk(model, None, usage=completion.usage(payload)))
+                    yield event(None, completion.chunk(model, None, usage=completion.usage(result)))
         yield event(None, "[DONE]")
     except Exception as error:  # the stream has started: the failure is its last data line
         api_error = stream.failed(error)

@@ -14,7 +14,7 @@ from ingest.archive_limits import ArchiveLimits
 
 from api.deps import Authenticated, State
 from api.errors import ApiError, TooManyOpenCollections, translate
-from api.jobs.uploads import IncomingFile, store_uploads
+from api.jobs.uploads import IncomingFile, remove_stored_uploads, store_uploads
 from api.public_sources import public_source
 from api.schemas.common import error_responses
 from api.schemas.documents import CollectionDetail, CollectionList, DocumentDeleted, UploadAccepted
@@ -69,7 +69,9 @@ async def get_collection(
         collection = state.collections.get(name)
         states = sorted(collection.store.document_states().values(), key=lambda s: s.doc_id)
         # Clients see a document's path relative to its ingest root, never the server's file system.
-        page = [{"doc_id": s.doc_id, "source": public_source(s.source, s.doc_id), "chunks": s.points}
+        page = [{"doc_id": s.doc_id, "source": public_source(s.source, s.doc_id), "chunks": s.points,
+                 "content_sha256": s.provenance.source_sha256, "size_bytes": s.provenance.source_bytes,
+                 "ingested_at": s.provenance.ingested_at, "ingested_by": s.provenance.ingested_by}
                 for s in states[offset: offset + limit]]
         return {**_info(state, name), "document_list": page, "offset": offset, "limit": limit}
 
@@ -123,22 +125,25 @@ async def upload_documents(
 @router.delete(
     "/v1/collections/{name}/documents/{doc_id:path}",
     response_model=DocumentDeleted,
-    summary="Delete a document (all its chunks) from a collection",
-    description="Needs a key with the admin scope. A document still in a queued job comes back when that job runs.",
+    summary="Delete a document: all its chunks, and every uploaded copy of it the server holds",
+    description=(
+        "Needs a key with the admin scope. The document's points are deleted, and so is every file uploaded "
+        "under this doc_id into this collection (also one whose ingest failed or has not run yet: its job then "
+        "reports the file as gone). A job ingesting the document at this very moment may still write it: "
+        "delete again once that job has finished."
+    ),
     responses=error_responses(401, 403, 404, 422, 429, 503),
 )
 async def delete_document(name: CollectionName, doc_id: str, caller: Authenticated, state: State):
     caller.require(name, "admin")
 
-    def delete() -> int:
-        deleted = state.collections.get(name).store.delete_document(doc_id)
-        if deleted:
-            for job_id, stored_name in state.jobs.stored_uploads(name, doc_id):
-                (state.uploads_dir / job_id / stored_name).unlink(missing_ok=True)
-        return deleted
+    def delete() -> tuple[int, int]:
+        chunks = state.collections.get(name).store.delete_document(doc_id)
+        uploads = remove_stored_uploads(state.uploads_dir, state.jobs.stored_uploads(name, doc_id))
+        return chunks, uploads
 
-    deleted = await _in_thread(state, delete)
-    if not deleted:
+    chunks, uploads = await _in_thread(state, delete)
+    if not chunks and not uploads:
         raise ApiError(404, "document_not_found", f"collection {name!r} holds no document {doc_id!r}", param="doc_id")
-    state.audit.record("delete", caller.id, name, doc_id=doc_id, chunks_deleted=deleted)
-    return {"collection": name, "doc_id": doc_id, "chunks_deleted": deleted}
+    state.audit.record("delete", caller.id, name, doc_id=doc_id, chunks_deleted=chunks, uploads_deleted=uploads)
+    return {"collection": name, "doc_id": doc_id, "chunks_deleted": chunks, "uploads_deleted": uploads}

@@ -5,13 +5,16 @@ With ``"stream": true`` the answer comes as Server-Sent Events, in this order:
 * ``retrieval`` — ``{"request_id", "collection", "passages": [...]}``: the sources the model gets
 * ``reasoning`` — ``{"text"}`` deltas of the reasoning trace (none with ``"reasoning": "omit"``)
 * ``answer`` — ``{"text"}`` deltas of the answer; under the retry and abstain policies the answer is
-  held back until it is verified and sent as one event (the kept answer, not the first draft)
+  held back until it is verified and sent as one event (the kept answer, not the first draft). With
+  a moderation hook the reasoning and the answer are both held back until the hook has checked the
+  answer, then sent as one event each (api.moderation_gate)
 * ``verification`` — ``{"verdict"}``: the verifier's verdict (null without a verifier)
 * ``done`` — the whole result, exactly the non-streaming response body
 
 or, when something fails after the stream started, ``error`` — ``{"status", "error": {...}}`` —
 and the stream ends. Failures before it starts (bad key, unknown collection, too many questions
-answered at once) are plain HTTP errors. A client that hangs up stops the answer (see api.stages).
+answered at once, a spent quota, a refused question) are plain HTTP errors. A client that hangs
+up stops the answer (see api.stages).
 """
 
 from __future__ import annotations
@@ -49,8 +52,9 @@ async def query(body: QueryRequest, caller: Authenticated, state: State, request
     question = answering.bounded_question(state, body.question)
     answer_request = answering.answer_request(
         state, question=question, model=body.model, top_k=body.top_k, filters=body.filters,
-        fusion=body.fusion, verify=body.verify,
+        fusion=body.fusion, verify=body.verify, history=answering.bounded_history(state, body.history),
     )  # fmt: skip
+    answer_request = await answering.allowed_request(state, caller, name, answer_request, "query")
     collection = await answering.open_collection(state, name)
     include_reasoning = body.reasoning == "include"
     request_id = request.state.request_id
@@ -65,31 +69,37 @@ async def query(body: QueryRequest, caller: Authenticated, state: State, request
 async def _events(state: AppState, stream: answering.AnswerStream, include_reasoning: bool, request_id: str):
     collection, answer_request = stream.collection, stream.request
     hold = answering.holds_answer(state, answer_request)
-    verdict_event: str | None = None
+    hold_reasoning = answering.holds_reasoning(state)
+    policy = answer_request.verify or state.settings.verify_policy
+    verdict_sent = False
     try:
         async for kind, payload in stream.events():
             if kind == "keepalive":
                 yield KEEPALIVE
             elif kind == "retrieval":
                 passages = [passage.to_dict() for passage in payload]
-                yield event("retrieval", {"request_id": request_id, "collection": collection.name, "passages": passages})
+                # What the stream will hold back, and under which policy: a client says why it waits.
+                yield event("retrieval", {"request_id": request_id, "collection": collection.name, "passages": passages,
+                                          "verify": policy, "answer_held": hold, "reasoning_held": hold_reasoning})
             elif kind == "reasoning":
-                if include_reasoning:
+                if include_reasoning and not hold_reasoning:
                     yield event("reasoning", {"text": payload})
             elif kind == "answer":
                 if not hold:
                     yield event("answer", {"text": payload})
             elif kind == "verification":
-                verdict_event = event("verification", {"verdict": payload.to_dict() if payload is not None else None})
                 if not hold:
-                    yield verdict_event
+                    verdict_sent = True
+                    yield event("verification", {"verdict": payload.to_dict() if payload is not None else None})
             elif kind == "done":
+                result = await stream.answered(payload)  # moderated: refused → the error event below
+                if hold_reasoning and include_reasoning and result.reasoning:
+                    yield event("reasoning", {"text": result.reasoning})
                 if hold:
-                    yield event("answer", {"text": payload.answer})
-                if hold or verdict_event is None:
-                    yield verdict_event or event("verification", {"verdict": _verdict(payload)})
-                stream.answered(payload)
-                yield event("done", result_body(payload, request_id, collection.name, include_reasoning))
+                    yield event("answer", {"text": result.answer})
+                if not verdict_sent:
+                    yield event("verification", {"verdict": _verdict(result)})
+                yield event("done", result_body(result, request_id, collection.name, include_reasoning))
     except Exception as error:  # the stream has started: the failure becomes its last event
         api_error = stream.failed(error)
         yield event("error", {"status": api_error.status, **api_error.body()})

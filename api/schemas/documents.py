@@ -67,6 +67,14 @@ class DocumentModel(BaseModel):
     doc_id: str
     source: str
     chunks: int
+    # Provenance, recorded at ingest; null for documents ingested before it was recorded.
+    content_sha256: Optional[str] = Field(
+        None, description="SHA-256 of the source file's bytes (a JSONL record: of its title and text).")
+    size_bytes: Optional[int] = Field(None, description="Size of the source file in bytes.")
+    ingested_at: Optional[str] = Field(None, description="When this version was ingested (UTC, ISO 8601).")
+    ingested_by: Optional[str] = Field(
+        None, description="key:<API key id> for uploads (key:anonymous in open mode), cli:<OS user> for "
+                          "`verirag ingest`.")
 
 
 class CollectionDetail(CollectionModel):
@@ -79,3 +87,4 @@ class DocumentDeleted(BaseModel):
     collection: str
     doc_id: str
     chunks_deleted: int
+    uploads_deleted: int = Field(0, description="Uploaded copies of the document deleted from the server's disk.")

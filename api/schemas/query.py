@@ -9,7 +9,7 @@ Integers and booleans are strict here and in the other request schemas: ``"top_k
 from __future__ import annotations
 
 import re
-from typing import Annotated, Optional
+from typing import Annotated, Literal, Optional
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
@@ -64,6 +64,15 @@ class RetrieveRequest(BaseModel):
     fusion: Optional[Fusion] = Field(None, description="How dense and BM25 rankings are fused; default VERIRAG_FUSION.")
 
 
+class HistoryTurn(BaseModel):
+    """One earlier turn of the conversation a question continues."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["user", "assistant"]
+    content: str = Field(max_length=QUESTION_HARD_LIMIT)
+
+
 class QueryRequest(RetrieveRequest):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"question": "At what speed does Unit 3 trip on overspeed?", "reasoning": "omit", "verify": "flag"},
@@ -76,6 +85,14 @@ class QueryRequest(RetrieveRequest):
     )
     reasoning: ReasoningChoice = Field("include", description="Return the model's reasoning trace, or omit it.")
     verify: Optional[VerifyPolicy] = Field(None, description="Verdict policy; default VERIRAG_VERIFY_POLICY.")
+    history: list[HistoryTurn] = Field(
+        default_factory=list, max_length=1000,
+        description=(
+            "Earlier turns of the conversation, oldest first (the user's questions and the answers it got), "
+            "for a follow-up question; at most VERIRAG_API_MAX_HISTORY_MESSAGES (40). Retrieval uses the "
+            "question alone."
+        ),
+    )
     stream: StrictBool = Field(
         False,
         description=(
@@ -85,9 +102,50 @@ class QueryRequest(RetrieveRequest):
     )
 
 
+class InjectionFindingModel(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    kind: str = Field(description="instruction, hidden or delimiter")
+    rule: str = Field(description="override, role, output, conceal, system-prompt, address, exfiltrate, zero-width, "
+                                  "tag-characters, source-label, chat-markup, role-line or quote-mark")
+    language: Optional[str] = Field(description="en, de, fr or es for an instruction; null otherwise")
+    text: str = Field(description="The instruction's sentence; for hidden text, the code points (and what tag "
+                                  "characters spell)")
+    char_start: int = Field(description="Offsets into the passage's text as retrieved")
+    char_end: int
+
+
+class FlaggedPassageModel(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    label: Optional[str] = Field(description="The passage's [S#] label in the prompt; null when it was dropped or "
+                                             "left out for room")
+    doc_id: str
+    source: str
+    title: str
+    char_start: int
+    char_end: int
+    action: str = Field(description="marked (flagged text quoted as data, hidden characters removed), dropped (not "
+                                    "given to the model), or stripped (hidden characters removed, nothing else found)")
+    kinds: list[str]
+    findings: list[InjectionFindingModel]
+
+
+class ScreeningModel(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    policy: str = Field(description="The injection policy that ran: off, mark or drop (VERIRAG_INJECTION_POLICY).")
+    flagged: list[FlaggedPassageModel] = []
+    warnings: list[str] = Field(default=[], description="The answer cites a flagged passage, or repeats what only "
+                                                        "an instruction in one says.")
+
+
 class QueryResponse(AnswerModel):
     request_id: str
     collection: str
+    screening: Optional[ScreeningModel] = Field(
+        None, description="What the injection screen found in the retrieved passages and did about it."
+    )
 
 
 class RetrieveResponse(BaseModel):

@@ -13,13 +13,24 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Iterable, Literal, Mapping, Protocol, Sequence
 
-from rag.chunk_record import CHUNK_COUNT, CORE_FILTER_FIELDS, DOC_HASH, DOC_ID, SOURCE
+from rag.chunk_record import (
+    CHUNK_COUNT,
+    CORE_FILTER_FIELDS,
+    DOC_HASH,
+    DOC_ID,
+    INGESTED_AT,
+    PROVENANCE_FIELDS,
+    SOURCE,
+    provenance_from,
+)
 from rag.types import DocumentState, SparseVector, StoredPoint
 
 DENSE_VECTOR = "dense"
 SPARSE_VECTOR = "bm25"
 # Payload fields planning needs (aggregate_states); scrolled for every point, so kept small.
 STATE_FIELDS = [DOC_ID, DOC_HASH, CHUNK_COUNT, SOURCE]
+# What document_states scrolls: the plan's fields and, for listings, the provenance the ingest job adds.
+DOCUMENT_STATE_FIELDS = [*STATE_FIELDS, *PROVENANCE_FIELDS]
 
 Fusion = Literal["rrf", "dbsf"]
 # Reciprocal-rank constant, set explicitly: the engine and the server default to different ones,
@@ -143,11 +154,12 @@ class VectorStore(Protocol):
 
 
 def aggregate_states(payloads: Iterable[Mapping[str, Any]]) -> dict[str, DocumentState]:
-    """Fold per-point payloads into per-document states (hash set, point count)."""
+    """Fold per-point payloads into per-document states (hash set, point count, provenance)."""
     hashes: dict[str, set[str]] = defaultdict(set)
     points: dict[str, int] = defaultdict(int)
     chunk_counts: dict[str, int] = {}
     sources: dict[str, str] = {}
+    latest: dict[str, Mapping[str, Any]] = {}
     for payload in payloads:
         doc_id = payload.get(DOC_ID)
         if doc_id is None:
@@ -157,6 +169,9 @@ def aggregate_states(payloads: Iterable[Mapping[str, Any]]) -> dict[str, Documen
         # With mixed hashes the counts disagree; the plan then rewrites the document anyway.
         chunk_counts[doc_id] = int(payload.get(CHUNK_COUNT, -1))
         sources.setdefault(doc_id, str(payload.get(SOURCE, "")))
+        # Mid-rewrite a document has points of two ingests: the newest one's provenance is shown.
+        if doc_id not in latest or str(payload.get(INGESTED_AT) or "") > str(latest[doc_id].get(INGESTED_AT) or ""):
+            latest[doc_id] = payload
     return {
         doc_id: DocumentState(
             doc_id=doc_id,
@@ -164,6 +179,7 @@ def aggregate_states(payloads: Iterable[Mapping[str, Any]]) -> dict[str, Documen
             points=points[doc_id],
             chunk_count=chunk_counts[doc_id],
             source=sources[doc_id],
+            provenance=provenance_from(latest[doc_id]),
         )
         for doc_id in hashes
     }

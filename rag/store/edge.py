@@ -14,7 +14,7 @@ from rag.chunk_record import DOC_ID, INTEGER_INDEXES, KEYWORD_INDEXES
 from rag.store.base import (
     DENSE_VECTOR,
     SPARSE_VECTOR,
-    STATE_FIELDS,
+    DOCUMENT_STATE_FIELDS,
     CollectionInfo,
     FieldFilter,
     Fusion,
@@ -151,7 +151,7 @@ class EdgeStore:
 
     # -- reads -------------------------------------------------------------------------------
     def document_states(self) -> dict[str, DocumentState]:
-        return aggregate_states(self._scroll_payloads(STATE_FIELDS))
+        return aggregate_states(self._scroll_payloads(DOCUMENT_STATE_FIELDS))
 
     def _scroll_payloads(self, fields: list[str]) -> Iterable[dict[str, Any]]:
         offset = None

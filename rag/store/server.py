@@ -12,7 +12,7 @@ from rag.ids import chunk_point_id
 from rag.store.base import (
     DENSE_VECTOR,
     SPARSE_VECTOR,
-    STATE_FIELDS,
+    DOCUMENT_STATE_FIELDS,
     CollectionInfo,
     FieldFilter,
     Fusion,
@@ -128,7 +128,7 @@ class ServerStore:
 
     # -- reads -------------------------------------------------------------------------------
     def document_states(self) -> dict[str, DocumentState]:
-        return aggregate_states(self._scroll_payloads(STATE_FIELDS))
+        return aggregate_states(self._scroll_payloads(DOCUMENT_STATE_FIELDS))
 
     def _scroll_payloads(self, fields: list[str]) -> Iterable[dict[str, Any]]:
         offset = None

@@ -11,25 +11,15 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.config import ApiSettings
-from ingest.job import IngestJob, IngestOptions
 from rag.settings import Settings
-from tests.api.helpers import COLLECTION, LOOPBACK, SAMPLES, SMALL_SAMPLES, make_api_settings, make_settings
+from tests.api.helpers import LOOPBACK, ingest_small_samples, make_api_settings, make_settings
 from tests.support.deepseek_server import DeepSeekWireServer, echo_reply
 
 
 @pytest.fixture(scope="session")
 def collection_template(tmp_path_factory, embedder) -> Path:
     """A data directory holding the collection ``demo`` (three sample documents), ingested once."""
-    root = tmp_path_factory.mktemp("api-template")
-    docs = root / "docs"
-    docs.mkdir()
-    for name in SMALL_SAMPLES:
-        shutil.copy(SAMPLES / name, docs / name)
-    report = IngestJob(Settings(data_dir=root / "data"), embedder).run(
-        IngestOptions(paths=[str(docs)], collection=COLLECTION, progress=False)
-    )
-    assert not report.failures, report.failures
-    return root / "data"
+    return ingest_small_samples(tmp_path_factory.mktemp("api-template"), embedder)
 
 
 @pytest.fixture(scope="module")

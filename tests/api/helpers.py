@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -19,6 +20,21 @@ COLLECTION = "demo"
 SMALL_SAMPLES = ("oncall_runbook.md", "release_notes.txt", "maintenance_log.csv")
 QUESTION = "At what speed does Unit 3 trip on overspeed?"
 MODEL = "deepseek-v4-flash"
+
+
+def ingest_small_samples(root: Path, embedder) -> Path:
+    """A data directory under ``root`` holding the collection ``demo`` (the three small samples)."""
+    from ingest.job import IngestJob, IngestOptions
+
+    docs = root / "docs"
+    docs.mkdir()
+    for name in SMALL_SAMPLES:
+        shutil.copy(SAMPLES / name, docs / name)
+    report = IngestJob(Settings(data_dir=root / "data"), embedder).run(
+        IngestOptions(paths=[str(docs)], collection=COLLECTION, progress=False)
+    )
+    assert not report.failures, report.failures
+    return root / "data"
 
 
 def make_settings(data_dir: Path, server: DeepSeekWireServer, **overrides) -> Settings:

@@ -16,7 +16,7 @@ from api.cli import register
 def cli(monkeypatch, tmp_path):
     monkeypatch.setenv("VERIRAG_DATA_DIR", str(tmp_path / "data"))
     # serve configures process-wide JSON logging; other tests keep pytest's handlers
-    monkeypatch.setattr("api.logs.configure_json_logging", lambda level: None)
+    monkeypatch.setattr("api.logs.configure_json_logging", lambda level, redaction="off": None)
     app = typer.Typer()
     register(app)
     runner = CliRunner()

@@ -97,6 +97,7 @@ class Reply:
     Timing: ``delay`` seconds before anything is written; then ``keepalives`` blank lines (non-streaming,
     after a 200 status line and headers, chunked) or ``: keep-alive`` comments (streaming), one every
     ``keepalive_interval`` seconds.
+    ``delta_interval`` seconds pass between two stream chunks (a model that writes at a readable pace).
 
     Failure: ``drop=True`` (or ``"close"``) closes the connection instead of completing the answer —
     before the status line when nothing was sent yet, otherwise after the keep-alives and, when
@@ -122,6 +123,7 @@ class Reply:
     keepalives: int = 0
     keepalive_interval: float = 0.0
     delay: float = 0.0
+    delta_interval: float = 0.0
     drop: bool | Literal["close", "reset"] = False
     drop_after_chunks: int = 0
     model: str | None = None  # the model name echoed in the answer; None: the requested one
@@ -759,6 +761,8 @@ class _Handler(BaseHTTPRequestHandler):
         for n, chunk in enumerate(completion.stream_chunks(include_usage, self.owner.stream_usage)):
             if reply.drop and n >= reply.drop_after_chunks:
                 self._drop(reply.drop)
+            if n and reply.delta_interval:
+                self.owner._sleep(reply.delta_interval)
             self._chunk(b"data: " + _dumps(chunk) + b"\n\n")
         if reply.drop:
             self._drop(reply.drop)
