@@ -687,7 +687,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
 
-    def _drop(self, how: bool | str) -> None:
+    def _drop(self, how: bool | str, rec: RecordedRequest | None = None) -> None:
+        # The record says "no answer" before the socket closes: a client that sees the drop at once
+        # must not read the status of the headers sent before it.
+        if rec is not None:
+            rec.status = None
         self.close_connection = True
         try:
             self.wfile.flush()
@@ -740,7 +744,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.owner._sleep(reply.keepalive_interval)
             self._chunk(b"\n")
         if reply.drop:
-            self._drop(reply.drop)
+            self._drop(reply.drop, rec)
         if reply.keepalives:
             self.owner._sleep(reply.keepalive_interval)
         self._chunk(_dumps(completion.message_payload()))
@@ -760,12 +764,12 @@ class _Handler(BaseHTTPRequestHandler):
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         for n, chunk in enumerate(completion.stream_chunks(include_usage, self.owner.stream_usage)):
             if reply.drop and n >= reply.drop_after_chunks:
-                self._drop(reply.drop)
+                self._drop(reply.drop, rec)
             if n and reply.delta_interval:
                 self.owner._sleep(reply.delta_interval)
             self._chunk(b"data: " + _dumps(chunk) + b"\n\n")
         if reply.drop:
-            self._drop(reply.drop)
+            self._drop(reply.drop, rec)
         self._chunk(b"data: [DONE]\n\n")
         self._end_chunked()
 
