@@ -7,24 +7,14 @@ from typing import Any, Optional, Sequence
 from langchain_core.documents import Document
 
 from api.client.types import Passage
+from integrations.passage_metadata import passage_metadata
 
 
 def passage_document(passage: Passage, score: Optional[float] = None) -> Document:
     """A Document whose metadata carries verirag's: doc_id, source, title, section_path, page, pages, the
     character span in the document's text, chunk indexes, scores (``score``: the one the order follows),
     and the [S#] label when the passage was given to a model."""
-    metadata: dict[str, Any] = {
-        "doc_id": passage.doc_id,
-        "source": passage.source,
-        "title": passage.title,
-        "section_path": list(passage.section_path),
-        "page": passage.page,
-        "pages": list(passage.pages),
-        "char_start": passage.char_start,
-        "char_end": passage.char_end,
-        "chunk_indexes": list(passage.chunk_indexes),
-        "scores": dict(passage.scores),
-    }
+    metadata: dict[str, Any] = passage_metadata(passage)
     if score is not None:
         metadata["score"] = score
     if passage.label:

@@ -7,6 +7,7 @@ from typing import Any, Optional, Sequence
 from llama_index.core.schema import MetadataMode, NodeRelationship, NodeWithScore, RelatedNodeInfo, TextNode
 
 from api.client.types import Passage
+from integrations.passage_metadata import passage_metadata
 
 # Kept on every node; the LLM and the embedder see only where a passage comes from, not verirag's bookkeeping.
 BOOKKEEPING_KEYS = ["label", "char_start", "char_end", "chunk_indexes", "scores", "pages", "doc_id"]
@@ -16,18 +17,7 @@ def passage_node(passage: Passage, score: Optional[float] = None) -> NodeWithSco
     """A node whose metadata carries verirag's: doc_id, source, title, section_path, page, pages, the character
     span in the document's text (also ``start_char_idx``/``end_char_idx``), chunk indexes, scores, [S#] label.
     The document is the node's SOURCE relation, so ``node.ref_doc_id`` is the doc_id."""
-    metadata = {
-        "doc_id": passage.doc_id,
-        "source": passage.source,
-        "title": passage.title,
-        "section_path": list(passage.section_path),
-        "page": passage.page,
-        "pages": list(passage.pages),
-        "char_start": passage.char_start,
-        "char_end": passage.char_end,
-        "chunk_indexes": list(passage.chunk_indexes),
-        "scores": dict(passage.scores),
-    }
+    metadata = passage_metadata(passage)
     if passage.label:
         metadata["label"] = passage.label
     node = TextNode(
