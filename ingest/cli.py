@@ -9,7 +9,9 @@ from typing import List, Optional
 
 import typer
 
-from cli.common import fail, load_settings
+from cli.common import fail, load_settings, usage_error
+
+ENGINES = ("local", "ray")
 
 
 def ingest_command(
@@ -22,6 +24,11 @@ def ingest_command(
     strict: bool = typer.Option(False, "--strict", help="Stop at the first file that fails."),
     report_path: Optional[Path] = typer.Option(None, "--report", help="Write the run's report as JSON here: counts, failures, and per document its title, pages, chunks and warnings."),
     progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Progress bar (default: on a terminal)."),
+    engine: str = typer.Option("local", "--engine", help="local: this process; ray: a Ray Data pipeline (pip install 'verirag[ray]'; docs/ingest.md)."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="--engine ray: the cluster to join ('auto': the one `ray start` runs here); default: start a local Ray instance."),
+    actors: int = typer.Option(1, "--actors", help="--engine ray: encoder actors, each loading the model once."),
+    num_gpus: float = typer.Option(0.0, "--num-gpus", help="--engine ray: GPUs per encoder actor (0: encode on CPU)."),
+    cpus_per_actor: float = typer.Option(1.0, "--cpus-per-actor", help="--engine ray: CPUs each encoder actor reserves; parse tasks need one more CPU free."),
 ) -> None:
     """Parse, chunk, embed and store documents — idempotent and incremental.
 
@@ -32,18 +39,24 @@ def ingest_command(
     """
     from ingest.report import EXIT_FATAL, EXIT_INTERRUPTED
 
+    if engine not in ENGINES:
+        usage_error(f"unknown engine {engine!r}: use one of {', '.join(ENGINES)}", "--engine")
     try:
         # Imported here: the job pulls in the parsers and LlamaIndex (~2 s), which `verirag --help` and
         # the other commands do not need.
-        from ingest.job import IngestJob, IngestOptions
+        from ingest.job import IngestOptions
+        from ingest.ray_engine import RayEngineError, RayOptions, engine_job
         from ingest.sources import SourceError
         from rag.store import StoreError
 
         settings = load_settings()
-        job = IngestJob(settings)
+        ray_options = RayOptions(ray_address, actors, num_gpus, cpus_per_actor) if engine == "ray" else None
+        job = engine_job(engine, settings, ray_options)
     except KeyboardInterrupt:  # click would say "Aborted!" and exit 1
         typer.echo("interrupted before anything was ingested", err=True)
         raise typer.Exit(EXIT_INTERRUPTED) from None
+    except (RayEngineError, ValueError) as error:  # Ray missing, an unknown engine, bad --actors …
+        fail(str(error), EXIT_FATAL)
     options = IngestOptions(
         paths=[str(p) for p in paths],
         collection=collection or settings.default_collection,
@@ -57,7 +70,7 @@ def ingest_command(
     try:
         with _interrupt_stops(job):
             report = job.run(options)
-    except (SourceError, StoreError) as error:
+    except (SourceError, StoreError, RayEngineError) as error:
         fail(str(error), EXIT_FATAL)
     except KeyboardInterrupt:  # between two steps of the job, outside its own handling: rare
         typer.echo("interrupted; run the same command again to resume (it is incremental)", err=True)

@@ -104,6 +104,56 @@ def document_payloads(chunks: Sequence[Chunk], count_tokens: Callable[[str], int
     return payloads
 
 
+def chunker_for(embedder: DenseEmbedder, settings: Settings) -> Chunker:
+    """The chunker both engines use: the embedder's tokenizer and the settings' budget."""
+    return Chunker(
+        embedder.count_tokens, ChunkBudget(embedder.max_tokens, settings.chunk_tokens, settings.chunk_overlap_tokens)
+    )
+
+
+def prepare_document(
+    source: Source, doc_hash: str, is_new: bool, chunker: Chunker,
+    parser: Callable[[], Callable[[Path], ParsedDocument]], writer: str,
+) -> _Prepared:
+    """Parse and chunk one document into its payloads; a failure is kept as ``error``, never raised.
+    ``parser`` is asked for only when a file needs parsing (corpus records never start a parse worker).
+    Shared by the local job and the Ray engine (ingest.ray_engine), so both make the same points."""
+    prepared = _Prepared(source, doc_hash, is_new)
+    try:
+        if source.is_record:
+            document = parse_record(source.title or "", source.text or "")
+        else:
+            if source.size == 0:
+                raise ParseError("the file is empty")
+            document = parser()(source.path)
+        prepared.chunks = chunker.chunk(document, source.doc_id, source.uri, doc_hash, source.metadata)
+        if not prepared.chunks:
+            raise ParseError("no text could be extracted")
+        prepared.payloads = document_payloads(prepared.chunks, chunker.count_tokens)
+        provenance = provenance_payload(source_provenance(source, writer))
+        for payload in prepared.payloads:
+            payload.update(provenance)
+        prepared.title, prepared.page_count, prepared.warnings = document.title, document.page_count, document.warnings
+    except ParseError as error:
+        prepared.error = str(error)
+    except Exception as error:  # one bad document must never stop the batch
+        log.exception("unexpected error on %s", source.uri)
+        prepared.error = f"unexpected error while reading the document ({type(error).__name__}: {error})"
+    return prepared
+
+
+def document_points(documents: Sequence[_Prepared], embedder: DenseEmbedder, sparse: SparseEncoder) -> list[StoredPoint]:
+    """The points of prepared documents, in order: dense and sparse vectors beside each payload."""
+    chunks = [chunk for document in documents for chunk in document.chunks]
+    payloads = [payload for document in documents for payload in document.payloads]
+    texts = [chunk.embedding_text for chunk in chunks]
+    dense = embedder.embed(texts)
+    return [
+        StoredPoint(chunk.id, vector.tolist(), sparse.embed_document(text), payload)
+        for chunk, payload, vector, text in zip(chunks, payloads, dense, texts, strict=True)
+    ]
+
+
 class IngestJob:
     """``parser``: turns a file into a ParsedDocument or raises ParseError; by default the process's
     isolated parse worker under the settings' limits (ingest.parse_worker). ``store``: an open store to
@@ -206,10 +256,7 @@ class IngestJob:
         embedder = self.embedder
         store.check_dimension(embedder.dimension)
         sparse = SparseEncoder(self.settings.bm25_avg_len)
-        chunker = Chunker(
-            embedder.count_tokens,
-            ChunkBudget(embedder.max_tokens, self.settings.chunk_tokens, self.settings.chunk_overlap_tokens),
-        )
+        chunker = chunker_for(embedder, self.settings)
         pending: list[_Prepared] = []
         pending_chunks = 0
         stop = threading.Event()
@@ -278,28 +325,7 @@ class IngestJob:
             worker.join()
 
     def _prepare(self, source: Source, doc_hash: str, is_new: bool, chunker: Chunker, writer: str) -> _Prepared:
-        prepared = _Prepared(source, doc_hash, is_new)
-        try:
-            if source.is_record:
-                document = parse_record(source.title or "", source.text or "")
-            else:
-                if source.size == 0:
-                    raise ParseError("the file is empty")
-                document = self.parser(source.path)
-            prepared.chunks = chunker.chunk(document, source.doc_id, source.uri, doc_hash, source.metadata)
-            if not prepared.chunks:
-                raise ParseError("no text could be extracted")
-            prepared.payloads = document_payloads(prepared.chunks, chunker.count_tokens)
-            provenance = provenance_payload(source_provenance(source, writer))
-            for payload in prepared.payloads:
-                payload.update(provenance)
-            prepared.title, prepared.page_count, prepared.warnings = document.title, document.page_count, document.warnings
-        except ParseError as error:
-            prepared.error = str(error)
-        except Exception as error:  # one bad document must never stop the batch
-            log.exception("unexpected error on %s", source.uri)
-            prepared.error = f"unexpected error while reading the document ({type(error).__name__}: {error})"
-        return prepared
+        return prepare_document(source, doc_hash, is_new, chunker, lambda: self.parser, writer)
 
     def _flush(
         self,
@@ -312,14 +338,7 @@ class IngestJob:
     ) -> None:
         if not documents:
             return
-        chunks = [chunk for document in documents for chunk in document.chunks]
-        payloads = [payload for document in documents for payload in document.payloads]
-        texts = [chunk.embedding_text for chunk in chunks]
-        dense = embedder.embed(texts)
-        points = [
-            StoredPoint(chunk.id, vector.tolist(), sparse.embed_document(text), payload)
-            for chunk, payload, vector, text in zip(chunks, payloads, dense, texts, strict=True)
-        ]
+        points = document_points(documents, embedder, sparse)
         for start in range(0, len(points), UPSERT_BATCH):
             store.upsert(points[start : start + UPSERT_BATCH])
         report.chunks.written += len(points)

@@ -23,6 +23,8 @@ OFFLINE_ENVIRONMENT = {
     "ANONYMIZED_TELEMETRY": "false",
     "TOKENIZERS_PARALLELISM": "false",
     "UNSTRUCTURED_DISABLE_NOTICE": "1",
+    # Ray's usage-statistics report (the Ray ingest engine, ingest/ray_engine.py).
+    "RAY_USAGE_STATS_ENABLED": "0",
 }
 
 

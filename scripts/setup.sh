@@ -83,6 +83,10 @@ fi
 # The browser the web page's tests drive (Debian's chromium; says so and goes on where it cannot).
 bash scripts/install_browser.sh
 
+# The PostgreSQL server the replica tests start in a temporary folder (Debian's postgresql; says so and goes
+# on where it cannot).
+bash scripts/install_postgres.sh
+
 # Smoke check: the packaged local model generates a few tokens and the int8 ONNX encoder embeds one
 # sentence, each in a child process. A library built for the wrong CPU dies here (set-up stops with the
 # library, the signal, its CPU flags and the fix) rather than in the middle of the tests.

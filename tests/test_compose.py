@@ -616,6 +616,40 @@ def test_api_cluster_uses_the_cluster(compose: dict):
     assert depends_on(api) == {"qdrant-cluster-init": {"condition": "service_completed_successfully"}}
 
 
+def test_replicas_share_one_database_and_one_upload_volume_but_not_a_data_directory(compose: dict):
+    svcs = services(compose)
+    replicas = sorted(n for n, s in svcs.items() if "replicas" in (s.get("profiles") or []) and is_verirag(s))
+    assert len(replicas) >= 2
+    urls = {environment(svcs[name])["VERIRAG_JOBS_URL"] for name in replicas}
+    assert len(urls) == 1
+    database = urlsplit(urls.pop())
+    assert database.scheme == "postgresql" and database.hostname in svcs and database.port == 5432
+    assert image_repo(svcs[database.hostname]["image"]) == "postgres"
+    data_volumes = set()
+    for name in replicas:
+        svc = svcs[name]
+        assert depends_on(svc)[database.hostname] == {"condition": "service_healthy"}
+        uploads = environment(svc)["VERIRAG_API_UPLOADS_DIR"]
+        assert {"type": "volume", "source": "verirag-uploads", "target": uploads, "read_only": False} in mounts(svc)
+        data_volumes |= {m["source"] for m in mounts(svc) if m["target"] == environment(svc)["VERIRAG_DATA_DIR"]}
+    assert len(data_volumes) == len(replicas)  # an embedded store is one process's: never share /data
+
+
+def test_the_ray_profile_runs_a_head_a_worker_and_an_ingest_that_joins_them(compose: dict):
+    svcs = services(compose)
+    head, worker, ingest = svcs["ray-head"], svcs["ray-worker"], svcs["ingest-ray"]
+    assert command_args(head)[:3] == ["ray", "start", "--head"] and "--port=6379" in command_args(head)
+    assert "--address=ray-head:6379" in command_args(worker)
+    assert depends_on(worker)["ray-head"] == {"condition": "service_healthy"}
+    args = command_args(ingest)
+    assert args[:2] == ["verirag", "ingest"] and option(args, "--engine") == "ray"
+    assert option(args, "--ray-address") == "ray-head:6379"
+    assert head["image"] == worker["image"] == ingest["image"]  # one Ray and one Python version
+    assert "ray" in head["build"]["args"]["VERIRAG_EXTRAS"].split(",")
+    assert enabled_services(compose, frozenset({"ray"})) >= {"ray-head", "ray-worker"}
+    assert "ingest-ray" not in enabled_services(compose, frozenset({"ray"}))
+
+
 # Settings that the compose file sets but that rag.settings does not have yet; pydantic-settings
 # ignores unknown VERIRAG_* variables, so a name here is inert until the code reads it.
 NOT_YET_SETTINGS = {"VERIRAG_LLAMA_BASE_URL"}
@@ -623,13 +657,17 @@ NOT_YET_SETTINGS = {"VERIRAG_LLAMA_BASE_URL"}
 
 def test_verirag_variables_are_settings(compose: dict):
     """A misspelt VERIRAG_* name is silently ignored by the app: catch it here."""
+    from api.config import ApiSettings
     from rag.settings import Settings
 
     known = {f"VERIRAG_{field.upper()}" for field in Settings.model_fields}
+    # The API's own settings: VERIRAG_API_<FIELD>, or the field's alias (VERIRAG_JOBS_URL).
+    for field, info in ApiSettings.model_fields.items():
+        known.add(info.validation_alias if isinstance(info.validation_alias, str) else f"VERIRAG_API_{field.upper()}")
     for name, svc in services(compose).items():
         if is_verirag(svc):
             unknown = {k for k in environment(svc) if k.startswith("VERIRAG_")} - known - NOT_YET_SETTINGS
-            assert not unknown, f"{name}: {sorted(unknown)} are not fields of rag.settings.Settings"
+            assert not unknown, f"{name}: {sorted(unknown)} are not fields of rag.settings.Settings or api.config"
 
 
 def test_cluster_collection_is_the_one_verirag_would_create(compose: dict):

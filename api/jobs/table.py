@@ -1,54 +1,87 @@
-"""Ingest jobs and their files in SQLite under the data directory, so they outlive the process.
+"""Ingest jobs and their files in the API's state database, so they outlive the process.
 
 A job is ``queued`` → ``running`` → ``succeeded`` | ``failed``. Every file's outcome is written as
-soon as it is known, so a job interrupted by a crash or a restart keeps what it finished; at the
-next start :meth:`JobTable.recover_interrupted` puts it back in the queue (ingestion is idempotent:
-the files already done are skipped, a half-written one is rewritten) or, after too many attempts,
-fails it with a note saying so.
+soon as it is known, so a job interrupted by a crash or a restart keeps what it finished, and is put
+back in the queue (ingestion is idempotent: the files already done are skipped, a half-written one is
+rewritten) or, after too many attempts, failed with a note saying so.
+
+The table lives in SQLite under the data directory (one API process) or in PostgreSQL shared by every
+replica (``VERIRAG_JOBS_URL``, api.state_db). A worker claims a job with a lease: ``claimed_by`` names it,
+``lease_until`` says until when, and the worker renews it while it runs (:meth:`JobTable.renew`). On
+PostgreSQL the claim takes the row with ``FOR UPDATE SKIP LOCKED``, so two replicas never claim one job;
+a replica that dies stops renewing, and once its lease runs out another replica's
+:meth:`JobTable.recover_interrupted` puts the job back in the queue. A worker's writes name its claim,
+so one that lost its lease (a long pause) can no longer change the job another worker now runs.
 """
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
-from api.files import private_dir, private_file
+from sqlalchemy import (
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    and_,
+    exists,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.engine import Engine
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    id TEXT PRIMARY KEY,
-    collection TEXT NOT NULL,
-    state TEXT NOT NULL,
-    key_id TEXT,
-    error TEXT,
-    note TEXT,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    created_at REAL NOT NULL,
-    started_at REAL,
-    finished_at REAL
-);
-CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, created_at);
-CREATE TABLE IF NOT EXISTS job_files (
-    job_id TEXT NOT NULL REFERENCES jobs (id),
-    position INTEGER NOT NULL,
-    name TEXT NOT NULL,
-    stored_name TEXT,
-    doc_id TEXT,
-    size INTEGER NOT NULL,
-    content_type TEXT,
-    detected_type TEXT,
-    status TEXT NOT NULL,
-    error TEXT,
-    chunks_written INTEGER NOT NULL DEFAULT 0,
-    chunks_deleted INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (job_id, position)
-);
-CREATE INDEX IF NOT EXISTS job_files_by_doc ON job_files (doc_id);
-"""
+from api.state_db import create_tables, database_path, engine_from, is_postgres, reader, release
+
+METADATA = MetaData()
+JOBS = Table(
+    "jobs", METADATA,
+    Column("id", String, primary_key=True),
+    Column("collection", Text, nullable=False),
+    Column("state", String, nullable=False),
+    Column("key_id", String),
+    Column("error", Text),
+    Column("note", Text),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("created_at", Float, nullable=False),
+    Column("started_at", Float),
+    Column("finished_at", Float),
+    Column("claimed_by", String),  # the worker running it (host:pid:random); added after the first version
+    Column("lease_until", Float),  # the claim holds until then unless renewed
+    Index("jobs_by_state", "state", "created_at"),
+)  # fmt: skip
+JOB_FILES = Table(
+    "job_files", METADATA,
+    Column("job_id", String, ForeignKey("jobs.id"), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("stored_name", Text),
+    Column("doc_id", Text),
+    Column("size", Integer, nullable=False),
+    Column("content_type", Text),
+    Column("detected_type", Text),
+    Column("status", String, nullable=False),
+    Column("error", Text),
+    Column("chunks_written", Integer, nullable=False, server_default="0"),
+    Column("chunks_deleted", Integer, nullable=False, server_default="0"),
+    Index("job_files_by_doc", "doc_id"),
+)  # fmt: skip
+_JOB_COLUMNS = [JOBS.c[name] for name in ("id", "collection", "state", "key_id", "error", "note", "attempts",
+                                          "created_at", "started_at", "finished_at")]
+_FILE_COLUMNS = [JOB_FILES.c[name] for name in ("position", "name", "stored_name", "doc_id", "size", "content_type",
+                                                "detected_type", "status", "error", "chunks_written",
+                                                "chunks_deleted")]
+DEFAULT_LEASE_S = 60.0
+
 FINAL_FILE_STATES = ("ingested", "unchanged", "failed", "rejected")
 
 
@@ -105,19 +138,18 @@ class JobRecord:
 
 
 class JobTable:
-    def __init__(self, path: Path):
-        private_dir(path.parent)
-        private_file(path)  # job records name uploaded files and collections: the server's user only
-        self.path = path
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
-        self._lock = threading.Lock()
+    """``source``: the path of the job table's own SQLite file, or an engine from api.state_db.engine_for."""
+
+    def __init__(self, source: Path | Engine, lease_s: float = DEFAULT_LEASE_S):
+        self.engine = engine_from(source)
+        self._reader = reader(self.engine)
+        self.path = database_path(self.engine)  # None on PostgreSQL
+        self.shared = is_postgres(self.engine)
+        self.lease_s = lease_s
+        create_tables(self.engine, METADATA)
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        release(self.engine)
 
     # -- writes --------------------------------------------------------------------------------
     def create(self, job_id: str, collection: str, key_id: str | None, files: Iterable[JobFileRecord]) -> JobRecord:
@@ -126,106 +158,130 @@ class JobTable:
         now = time.time()
         runnable = any(f.status == "pending" for f in files)
         state, error = ("queued", None) if runnable else ("failed", "no file was accepted; see each file's error")
-        with self._lock, self._db:
-            self._db.execute("BEGIN")
-            self._db.execute(
-                "INSERT INTO jobs (id, collection, state, key_id, error, created_at, finished_at) VALUES (?,?,?,?,?,?,?)",
-                (job_id, collection, state, key_id, error, now, None if runnable else now),
-            )
-            self._db.executemany(
-                "INSERT INTO job_files (job_id, position, name, stored_name, doc_id, size, content_type, "
-                "detected_type, status, error) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                [(job_id, f.position, f.name, f.stored_name, f.doc_id, f.size, f.content_type, f.detected_type,
-                  f.status, f.error) for f in files],
-            )
+        with self.engine.begin() as db:
+            db.execute(JOBS.insert().values(id=job_id, collection=collection, state=state, key_id=key_id,
+                                            error=error, attempts=0, created_at=now,
+                                            finished_at=None if runnable else now))
+            if files:
+                db.execute(JOB_FILES.insert(), [
+                    {"job_id": job_id, "position": f.position, "name": f.name, "stored_name": f.stored_name,
+                     "doc_id": f.doc_id, "size": f.size, "content_type": f.content_type,
+                     "detected_type": f.detected_type, "status": f.status, "error": f.error,
+                     "chunks_written": 0, "chunks_deleted": 0} for f in files
+                ])  # fmt: skip
         record = self.get(job_id)
         assert record is not None
         return record
 
-    def claim_next(self) -> JobRecord | None:
-        """The oldest queued job, now running (one attempt more)."""
-        with self._lock, self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            row = self._db.execute(
-                "SELECT id FROM jobs WHERE state = 'queued' ORDER BY created_at, id LIMIT 1"
-            ).fetchone()
-            if row is None:
+    def claim_next(self, worker: str | None = None) -> JobRecord | None:
+        """The oldest queued job, now running under ``worker``'s lease (one attempt more). Concurrent
+        claims, from threads or from replicas, never return the same job."""
+        now = time.time()
+        with self.engine.begin() as db:
+            oldest = select(JOBS.c.id).where(JOBS.c.state == "queued").order_by(JOBS.c.created_at, JOBS.c.id).limit(1)
+            if self.shared:  # a row another replica is claiming right now is skipped, not waited for
+                oldest = oldest.with_for_update(skip_locked=True)
+            job_id = db.execute(oldest).scalar()
+            if job_id is None:
                 return None
-            self._db.execute(
-                "UPDATE jobs SET state = 'running', attempts = attempts + 1, started_at = COALESCE(started_at, ?) "
-                "WHERE id = ?", (time.time(), row[0]),
-            )  # fmt: skip
-        return self.get(row[0])
+            claimed = db.execute(update(JOBS).where(JOBS.c.id == job_id, JOBS.c.state == "queued").values(
+                state="running", attempts=JOBS.c.attempts + 1, started_at=func.coalesce(JOBS.c.started_at, now),
+                claimed_by=worker, lease_until=now + self.lease_s,
+            )).rowcount  # fmt: skip
+        return self.get(job_id) if claimed == 1 else None
+
+    def renew(self, job_id: str, worker: str | None) -> bool:
+        """Extend ``worker``'s lease on a running job; False when the claim is no longer its own."""
+        with self.engine.begin() as db:
+            changed = db.execute(update(JOBS).where(self._held(job_id, worker)).values(
+                lease_until=time.time() + self.lease_s)).rowcount
+        return changed == 1
 
     def record_file(self, job_id: str, position: int, status: str, error: str | None = None,
-                    chunks_written: int = 0, chunks_deleted: int = 0) -> None:
-        with self._lock:
-            self._db.execute(
-                "UPDATE job_files SET status = ?, error = ?, chunks_written = ?, chunks_deleted = ? "
-                "WHERE job_id = ? AND position = ?",
-                (status, error, chunks_written, chunks_deleted, job_id, position),
-            )
+                    chunks_written: int = 0, chunks_deleted: int = 0, worker: str | None = None) -> bool:
+        """One file's outcome; with ``worker``, only while the job is still that worker's (False otherwise)."""
+        where = and_(JOB_FILES.c.job_id == job_id, JOB_FILES.c.position == position)
+        if worker is not None:
+            where = and_(where, exists().where(self._held(job_id, worker)))
+        with self.engine.begin() as db:
+            changed = db.execute(update(JOB_FILES).where(where).values(
+                status=status, error=error, chunks_written=chunks_written, chunks_deleted=chunks_deleted)).rowcount
+        return changed == 1
 
-    def finish(self, job_id: str, state: str, error: str | None = None) -> None:
-        with self._lock:
-            self._db.execute(
-                "UPDATE jobs SET state = ?, error = ?, finished_at = ? WHERE id = ?", (state, error, time.time(), job_id)
-            )
+    def finish(self, job_id: str, state: str, error: str | None = None, worker: str | None = None) -> bool:
+        where = self._held(job_id, worker) if worker is not None else JOBS.c.id == job_id
+        with self.engine.begin() as db:
+            changed = db.execute(update(JOBS).where(where).values(
+                state=state, error=error, finished_at=time.time(), lease_until=None)).rowcount
+        return changed == 1
 
-    def requeue(self, job_id: str, note: str) -> None:
-        with self._lock:
-            self._db.execute("UPDATE jobs SET state = 'queued', note = ? WHERE id = ?", (note, job_id))
+    def requeue(self, job_id: str, note: str, worker: str | None = None) -> bool:
+        where = self._held(job_id, worker) if worker is not None else JOBS.c.id == job_id
+        with self.engine.begin() as db:
+            changed = db.execute(update(JOBS).where(where).values(
+                state="queued", note=note, claimed_by=None, lease_until=None)).rowcount
+        return changed == 1
 
-    def recover_interrupted(self, max_attempts: int) -> tuple[list[str], list[str]]:
-        """Jobs left running by a process that is gone: (requeued ids, failed ids)."""
+    def recover_interrupted(self, max_attempts: int, expired_only: bool = False) -> tuple[list[str], list[str]]:
+        """Jobs left running by a worker that is gone: (requeued ids, failed ids). ``expired_only``: only those
+        whose lease ran out (replicas: the others' workers are alive); else every running job (one process,
+        at its start: whatever was running belonged to a process that is gone)."""
         requeued, failed = [], []
-        with self._lock, self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            rows = self._db.execute("SELECT id, attempts FROM jobs WHERE state = 'running'").fetchall()
-            for job_id, attempts in rows:
+        with self.engine.begin() as db:
+            running = select(JOBS.c.id, JOBS.c.attempts).where(JOBS.c.state == "running")
+            if expired_only:
+                running = running.where(or_(JOBS.c.lease_until.is_(None), JOBS.c.lease_until < time.time()))
+            if self.shared:
+                running = running.with_for_update(skip_locked=True)
+            for job_id, attempts in db.execute(running).all():
                 if attempts >= max_attempts:
-                    self._db.execute(
-                        "UPDATE jobs SET state = 'failed', finished_at = ?, error = ?, note = ? WHERE id = ?",
-                        (time.time(), f"interrupted {attempts} times (server restarts or crashes while it ran); "
-                         "given up: upload the files that are not done again",
-                         "interrupted", job_id),
-                    )  # fmt: skip
-                    self._db.execute(
-                        "UPDATE job_files SET status = 'failed', error = 'not ingested: the job was given up' "
-                        "WHERE job_id = ? AND status = 'pending'", (job_id,),
-                    )  # fmt: skip
+                    db.execute(update(JOBS).where(JOBS.c.id == job_id).values(
+                        state="failed", finished_at=time.time(), note="interrupted", claimed_by=None,
+                        lease_until=None,
+                        error=f"interrupted {attempts} times (server restarts or crashes while it ran); "
+                              "given up: upload the files that are not done again",
+                    ))  # fmt: skip
+                    db.execute(update(JOB_FILES).where(JOB_FILES.c.job_id == job_id, JOB_FILES.c.status == "pending")
+                               .values(status="failed", error="not ingested: the job was given up"))
                     failed.append(job_id)
                 else:
-                    self._db.execute(
-                        "UPDATE jobs SET state = 'queued', note = ? WHERE id = ?",
-                        (f"resumed after an interrupted run (attempt {attempts + 1} of {max_attempts})", job_id),
-                    )
+                    db.execute(update(JOBS).where(JOBS.c.id == job_id).values(
+                        state="queued", claimed_by=None, lease_until=None,
+                        note=f"resumed after an interrupted run (attempt {attempts + 1} of {max_attempts})",
+                    ))  # fmt: skip
                     requeued.append(job_id)
         return requeued, failed
 
     # -- reads ---------------------------------------------------------------------------------
     def get(self, job_id: str) -> JobRecord | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT id, collection, state, key_id, error, note, attempts, created_at, started_at, finished_at "
-                "FROM jobs WHERE id = ?", (job_id,),
-            ).fetchone()  # fmt: skip
+        with self._reader.connect() as db:
+            row = db.execute(select(*_JOB_COLUMNS).where(JOBS.c.id == job_id)).first()
             if row is None:
                 return None
-            files = self._db.execute(
-                "SELECT position, name, stored_name, doc_id, size, content_type, detected_type, status, error, "
-                "chunks_written, chunks_deleted FROM job_files WHERE job_id = ? ORDER BY position", (job_id,),
-            ).fetchall()  # fmt: skip
+            files = db.execute(select(*_FILE_COLUMNS).where(JOB_FILES.c.job_id == job_id)
+                               .order_by(JOB_FILES.c.position)).all()
         return JobRecord(*row, files=[JobFileRecord(*f) for f in files])
 
+    def claim_of(self, job_id: str) -> tuple[str | None, float | None]:
+        """(worker, lease end) of a job: who runs it now, for logs and tests."""
+        with self._reader.connect() as db:
+            row = db.execute(select(JOBS.c.claimed_by, JOBS.c.lease_until).where(JOBS.c.id == job_id)).first()
+        return (row[0], row[1]) if row is not None else (None, None)
+
     def known_ids(self) -> set[str]:
-        with self._lock:
-            return {row[0] for row in self._db.execute("SELECT id FROM jobs")}
+        with self._reader.connect() as db:
+            return set(db.execute(select(JOBS.c.id)).scalars())
 
     def stored_uploads(self, collection: str, doc_id: str) -> list[tuple[str, str]]:
         """(job id, stored file name) of every upload of this document into this collection."""
-        with self._lock:
-            return self._db.execute(
-                "SELECT f.job_id, f.stored_name FROM job_files f JOIN jobs j ON j.id = f.job_id "
-                "WHERE j.collection = ? AND f.doc_id = ? AND f.stored_name IS NOT NULL", (collection, doc_id),
-            ).fetchall()  # fmt: skip
+        query = (select(JOB_FILES.c.job_id, JOB_FILES.c.stored_name)
+                 .join(JOBS, JOBS.c.id == JOB_FILES.c.job_id)
+                 .where(JOBS.c.collection == collection, JOB_FILES.c.doc_id == doc_id,
+                        JOB_FILES.c.stored_name.is_not(None)))
+        with self._reader.connect() as db:
+            return [tuple(row) for row in db.execute(query).all()]
+
+    @staticmethod
+    def _held(job_id: str, worker: str | None):
+        """The job, while it runs under ``worker``'s claim."""
+        return and_(JOBS.c.id == job_id, JOBS.c.state == "running", JOBS.c.claimed_by == worker)

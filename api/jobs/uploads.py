@@ -17,6 +17,7 @@ import logging
 import os
 import re
 import shutil
+import time
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -165,12 +166,21 @@ def remove_stored_uploads(uploads_dir: Path, stored: list[tuple[str, str]]) -> i
     return removed
 
 
-def remove_orphans(uploads_dir: Path, known_job_ids: set[str]) -> list[Path]:
-    """Folders left by a crash between saving files and recording their job: nothing refers to them."""
+def remove_orphans(uploads_dir: Path, known_job_ids: set[str], older_than_s: float = 0.0) -> list[Path]:
+    """Folders left by a crash between saving files and recording their job: nothing refers to them.
+    ``older_than_s``: spare younger folders (replicas sharing the folder: another one's upload in flight)."""
     removed = []
     if uploads_dir.is_dir():
+        cutoff = time.time() - older_than_s
         for folder in uploads_dir.iterdir():
-            if folder.is_dir() and folder.name not in known_job_ids:
+            if folder.is_dir() and folder.name not in known_job_ids and _modified(folder) <= cutoff:
                 shutil.rmtree(folder, ignore_errors=True)
                 removed.append(folder)
     return removed
+
+
+def _modified(folder: Path) -> float:
+    try:
+        return folder.stat().st_mtime
+    except FileNotFoundError:  # removed meanwhile (another replica)
+        return float("inf")

@@ -64,8 +64,9 @@ class ServedVerirag:
     """``with ServedVerirag(data_dir, model_server.base_url) as served``: ``served.url``, ``served.key`` (admin on
     the collection), ``served.other_key`` (read on another collection only)."""
 
-    def __init__(self, data_dir: Path, model_base_url: str, collection: str = "demo"):
-        self.env = verirag_environment(data_dir, model_base_url, collection)
+    def __init__(self, data_dir: Path, model_base_url: str, collection: str = "demo",
+                 extra_env: dict[str, str] | None = None):
+        self.env = {**verirag_environment(data_dir, model_base_url, collection), **(extra_env or {})}
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.key = create_key(self.env, collection, "admin")
@@ -95,6 +96,16 @@ class ServedVerirag:
 
     def log(self) -> str:
         return self._log.read_text(errors="replace")[-4000:]
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def kill(self) -> None:
+        """SIGKILL, as a crashed machine or an OOM kill would end it: nothing runs on the way out."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
 
     def __exit__(self, *exc: object) -> None:
         if self._process is not None and self._process.poll() is None:
