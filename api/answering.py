@@ -14,6 +14,7 @@ from rag.profiles import resolve_profile
 from rag.store import FieldFilter
 from rag.types import Passage
 
+from api import conversations
 from api.admission import GenerationSlot
 from api.deps import Caller
 from api.errors import ApiError, translate, unexpected
@@ -103,6 +104,21 @@ def answer_request(state: AppState, *, question: str, model: str | None, top_k: 
         history=tuple(history),
         verify=verify,
     )
+
+
+def conversation_turn(state: AppState, caller: Caller, conversation_id: str | None, collection: str,
+                      request: AnswerRequest, history: Sequence[Mapping[str, Any]] | None = None,
+                      ) -> tuple[AnswerRequest, conversations.ConversationTurn | None]:
+    """The request as the next turn of the caller's conversation ``conversation_id`` (None: no conversation,
+    the request unchanged). ``history``: a chat client's earlier messages, which must continue it."""
+    if conversation_id is None:
+        return request, None
+    if request.history:
+        raise ApiError(422, "invalid_request", "send either history or conversation: a conversation keeps its "
+                       "own history", param="history")
+    return conversations.begin(state.conversations, caller.id, conversation_id, collection, request,
+                               rewrite=state.settings.followup_rewrite,
+                               keep_share=state.settings.conversation_keep_share, history=history)
 
 
 def moderation_context(caller: Caller, collection: str, action: str) -> ModerationContext:

@@ -7,6 +7,7 @@ Everything else (data directory, default collection, default model, the store) c
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
@@ -28,7 +29,9 @@ def is_loopback(host: str) -> bool:
 
 
 class ApiSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="VERIRAG_API_", extra="forbid", validate_default=True)
+    # validate_by_name: jobs_url is read from VERIRAG_JOBS_URL (its alias) but passed by name in code and tests.
+    model_config = SettingsConfigDict(env_prefix="VERIRAG_API_", extra="forbid", validate_default=True,
+                                      validate_by_name=True, validate_by_alias=True)
 
     host: str = Field("127.0.0.1", description="Interface to listen on. Non-loopback needs at least one API key.")
     port: int = Field(8000, ge=1, le=65535)
@@ -74,7 +77,22 @@ class ApiSettings(BaseSettings):
         "pii", description="Replace e-mails, phones, cards, IBANs and national ids in logged questions and "
                            "answers by <KIND> (pii), or log them as written (off). Secrets are never logged.")
     job_max_attempts: int = Field(3, ge=1, description="Restarts an interrupted ingest job survives before it is failed.")
+    # Replicated deployments (api.state_db, docs/deploy.md): jobs, keys, usage and the audit log in one
+    # PostgreSQL database that every replica shares; unset, each lives in SQLite under the data directory.
+    jobs_url: str | None = Field(
+        None, validation_alias="VERIRAG_JOBS_URL",
+        description="postgresql://user:password@host:5432/db holding the state every API replica shares (unset: SQLite).")
+    # Replicas must read each other's uploads: point this at one shared volume (NFS, a ReadWriteMany claim).
+    uploads_dir: Path | None = Field(
+        None, description="Folder for uploaded files awaiting ingestion (unset: <data_dir>/api/uploads).")
+    job_lease_s: float = Field(
+        60.0, ge=1, le=3600,
+        description="How long a worker's claim on a running job holds without renewal; a dead replica's job "
+                    "is taken over after it.")
     readiness_cache_s: float = Field(5.0, ge=0, description="How long /readyz reuses its last checks.")
+    # Conversations (api.conversations): the sources and turns of a conversation id, kept with the job state.
+    conversation_ttl_s: float = Field(
+        86400.0, gt=0, description="How long a conversation is kept after its last question.")
     # The moderation hook (api.moderation) checks each question before retrieval and each answer before it
     # is returned. Unset: everything passes. A hook that fails or times out refuses (503) unless
     # moderation_on_error is "allow": a policy that silently stops applying is worse than an outage.

@@ -2,7 +2,9 @@
 
 Built by :func:`api.app.create_app`, started and closed by the app's lifespan, and handed to routes
 through ``Depends(get_state)``. Files live under ``<data_dir>/api/``: ``keys.sqlite3``,
-``jobs.sqlite3``, ``usage.sqlite3``, ``uploads/<job id>/`` and ``audit.jsonl``.
+``jobs.sqlite3``, ``usage.sqlite3``, ``uploads/<job id>/`` and ``audit.jsonl``. With ``VERIRAG_JOBS_URL``
+(replicas) the jobs, keys, usage and audit log live in that PostgreSQL database instead (api.state_db),
+and uploads in ``VERIRAG_API_UPLOADS_DIR``, a folder every replica mounts.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from api.admission import GenerationSlots
 from api.audit import AuditLog
 from api.batching import BatchingQueryEmbedder
 from api.config import ApiSettings, is_loopback
+from api.conversations import ConversationStore
 from api.files import private_dir
 from api.jobs.table import JobTable
 from api.jobs.uploads import remove_orphans
@@ -30,21 +33,31 @@ from api.moderation_gate import ModerationGate
 from api.quotas import Quotas
 from api.ratelimit import FailedAuthThrottle, TokenBucketLimiter
 from api.registry import CollectionRegistry
+from api.state_db import engine_for
 from api.usage import UsageStore
 
 log = logging.getLogger("api")
+# With replicas, an upload folder appears (shared volume) a moment before its job row does (database):
+# a folder is taken for the leftover of a crash only once it is this old.
+SHARED_ORPHAN_AGE_S = 3600.0
 
 
 def api_dir(settings: Settings) -> Path:
     return settings.data_dir / "api"
 
 
-def key_store_for(settings: Settings) -> KeyStore:
-    return KeyStore(api_dir(settings) / "keys.sqlite3")
+def state_engine(settings: Settings, name: str, api_settings: ApiSettings | None = None):
+    """The database of the state ``name``: PostgreSQL when VERIRAG_JOBS_URL is set, else its SQLite file."""
+    jobs_url = (api_settings or ApiSettings()).jobs_url
+    return engine_for(jobs_url, settings.data_dir, name)
 
 
-def usage_store_for(settings: Settings) -> UsageStore:
-    return UsageStore(api_dir(settings) / "usage.sqlite3")
+def key_store_for(settings: Settings, api_settings: ApiSettings | None = None) -> KeyStore:
+    return KeyStore(state_engine(settings, "keys", api_settings))
+
+
+def usage_store_for(settings: Settings, api_settings: ApiSettings | None = None) -> UsageStore:
+    return UsageStore(state_engine(settings, "usage", api_settings))
 
 
 class AppState:
@@ -53,18 +66,22 @@ class AppState:
         self.api_settings = api_settings
         self.loopback_only = is_loopback(api_settings.host)
         root = api_dir(settings)
-        self.uploads_dir = root / "uploads"
+        self.shared_state = api_settings.jobs_url is not None  # replicas share jobs, keys, usage and audit
+        self.uploads_dir = api_settings.uploads_dir or root / "uploads"
         private_dir(self.uploads_dir)  # uploaded documents: readable by the server's user only
-        self.keys = key_store_for(settings)
-        self.jobs = JobTable(root / "jobs.sqlite3")
+        self.keys = key_store_for(settings, api_settings)
+        self.jobs = JobTable(state_engine(settings, "jobs", api_settings), lease_s=api_settings.job_lease_s)
         self.audit = AuditLog(root / "audit.jsonl", include_reasoning=api_settings.audit_reasoning,
-                              redaction=api_settings.log_redaction)
+                              redaction=api_settings.log_redaction,
+                              engine=state_engine(settings, "audit", api_settings) if self.shared_state else None)
         # Loaded now, so a hook that cannot be imported stops the server at start, not at the first question.
         self.moderation = ModerationGate(
             moderator_for(api_settings.moderation, api_settings.moderation_timeout_s),
             api_settings.moderation_timeout_s, api_settings.moderation_on_error, self.audit,
         )
-        self.usage = usage_store_for(settings)
+        self.usage = usage_store_for(settings, api_settings)
+        self.conversations = ConversationStore(state_engine(settings, "conversations", api_settings),
+                                               api_settings.conversation_ttl_s)
         self.quotas = Quotas(self.usage, api_settings.quota_tokens_per_day, api_settings.quota_cost_usd_per_day)
         self.metrics = Metrics()
         self.limiter = TokenBucketLimiter(api_settings.rate_limit_per_minute, api_settings.rate_limit_burst)
@@ -83,7 +100,7 @@ class AppState:
         self.collections = CollectionRegistry(settings, self.embedder, self.verifier,
                                               max_open=api_settings.max_open_collections)
         self.worker = IngestWorker(self.jobs, self.collections, settings, self.embedder, self.uploads_dir,
-                                   self.metrics)
+                                   self.metrics, max_attempts=api_settings.job_max_attempts)
         self.readiness_cache: tuple[float, dict] | None = None
         self.model_status_cache: tuple[float, dict] | None = None  # GET /v1/models (api.readiness)
         self._users = 0
@@ -126,14 +143,19 @@ class AppState:
                 self.close()
 
     def start(self, run_worker: bool = True) -> None:
-        """Recover what a previous process left, then start the ingest worker."""
-        requeued, failed = self.jobs.recover_interrupted(self.api_settings.job_max_attempts)
+        """Recover what a previous process left, then start the ingest worker. Alone, every running job was
+        this data directory's previous process's; among replicas, only those whose lease ran out are orphans
+        (the other replicas' workers renew theirs)."""
+        requeued, failed = self.jobs.recover_interrupted(self.api_settings.job_max_attempts,
+                                                         expired_only=self.shared_state)
         for job_id in requeued:
             log.warning("ingest job %s was interrupted; resuming it", job_id)
         for job_id in failed:
             log.error("ingest job %s was interrupted too often; marked failed", job_id)
-        for folder in remove_orphans(self.uploads_dir, self.jobs.known_ids()):
+        orphan_age = SHARED_ORPHAN_AGE_S if self.shared_state else 0.0
+        for folder in remove_orphans(self.uploads_dir, self.jobs.known_ids(), older_than_s=orphan_age):
             log.warning("removed %s: uploads of a request that never became a job", folder)
+        self.conversations.purge_expired()  # an expired one is also dropped whenever it is asked for
         self.embedder()
         if run_worker:
             self.worker.start()
@@ -149,4 +171,5 @@ class AppState:
         self.keys.close()
         self.moderation.close()
         self.usage.close()
+        self.conversations.close()
         self.audit.close()

@@ -99,4 +99,10 @@ FIGURES = (
                  "full": ("--rounds", "3", "--isolation-rounds", "8", "--thread-rounds", "4")},
         render="bench.first_answer:render_markdown", headline=headlines.first_answer,
     ),
+    Figure(
+        9, "ray_ingest", "Ray ingest engine", "bench/ray_ingest.py", "ray-ingest",
+        presets={"quick": ("--limit", "1000"), "full": ()},
+        render="bench.ray_ingest:render_markdown", headline=headlines.ray_ingest,
+        dataset_args=("--corpus", "{datasets}/scifact/corpus.jsonl"), needs=("scifact/corpus.jsonl",),
+    ),
 )

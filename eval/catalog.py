@@ -196,7 +196,7 @@ def _keys(items: Sequence[dict], field: str) -> set[str]:
 
 def _retrieval_order(name: str) -> tuple[int, int]:
     kind, _, cutoff = name.partition("@")
-    return ({"ndcg": 0, "recall": 1, "mrr": 2}.get(kind, 3), int(cutoff) if cutoff.isdigit() else 0)
+    return ({"ndcg": 0, "recall": 1, "all_recalled": 2, "mrr": 3}.get(kind, 4), int(cutoff) if cutoff.isdigit() else 0)
 
 
 def answer_metric_order(name: str) -> tuple[int, str]:

@@ -39,7 +39,8 @@ HEADLINE = (
 def run_command(
     dataset: Path = typer.Option(..., "--dataset", "-d", help="Data set folder or file."),
     format_: Optional[str] = typer.Option(
-        None, "--format", "-f", help="verirag | beir | ragas | llamaindex (default: detected from the files)."
+        None, "--format", "-f", help="verirag | beir | ragas | llamaindex | multihop (default: detected from the files; "
+        "multihop: every supporting fact its own document).",
     ),
     collection: Optional[str] = typer.Option(
         None, "--collection", "-c", help="Collection to ask over (default: the corpus, indexed as eval-NAME-HASH)."

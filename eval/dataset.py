@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Mapping, Sequence
 
-FORMATS = ("verirag", "beir", "ragas", "llamaindex")
+FORMATS = ("verirag", "beir", "ragas", "llamaindex", "multihop")
 CONTEXTS_ORIGIN = "reference contexts"  # Corpus.origin of a corpus made of the questions' reference contexts
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 from eval.catalog import aggregate, counts, ok
-from eval.retrieval_metrics import metric_names, recall_curve, score_rankings
+from eval.retrieval_metrics import all_recalled, all_recalled_names, metric_names, recall_curve, score_rankings
 from eval.versions import package_versions
 
 from eval.run_plan import RunOptions, RunPlan
@@ -32,6 +32,9 @@ def with_retrieval_metrics(records: Sequence[dict], top_k: int) -> tuple[list[di
     rankings = {r["key"]: r["ranking"] for r in judged}
     qrels = {r["key"]: r["relevant"] for r in judged}
     per_item = score_rankings(rankings, qrels, metric_names(top_k))
+    if any(len(relevant) >= 2 for relevant in qrels.values()):  # multi-hop: did every document come back?
+        for key, values in all_recalled(rankings, qrels, all_recalled_names(top_k)).items():
+            per_item.setdefault(key, {}).update(values)
     for record in records:
         if record["key"] in per_item:
             record["retrieval"] = {name: round(value, 6) for name, value in per_item[record["key"]].items()}

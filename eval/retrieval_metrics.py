@@ -5,6 +5,10 @@ once (a document's rank is that of its best passage), as BEIR scores retrieval. 
 the data set's judgements (BEIR qrels) or from the questions' source documents (``source_doc_ids``).
 Recall is reported at 1, 5, 10 and 100 — the cutoffs up to the retrieval depth ``top_k``, plus
 ``top_k`` itself; MRR is over the whole ranking.
+
+Questions that need several documents (multi-hop: eval.loaders.multihop) are also scored by
+``all_recalled@k``: 1 when every relevant document is in the top k, else 0. Recall@k gives half credit
+for finding one side of a two-fact question; an answer needs both.
 """
 
 from __future__ import annotations
@@ -22,6 +26,26 @@ def metric_names(depth: int) -> list[str]:
     if depth not in cutoffs and depth < max(RECALL_CUTOFFS):
         cutoffs.append(depth)
     return [f"ndcg@{NDCG_CUTOFF}", *(f"recall@{k}" for k in sorted(cutoffs)), "mrr"]
+
+
+def all_recalled_names(depth: int) -> list[str]:
+    return [name.replace("recall@", "all_recalled@") for name in metric_names(depth) if name.startswith("recall@")]
+
+
+def all_recalled(
+    rankings: Mapping[str, Sequence[str]], qrels: Mapping[str, Mapping[str, int]], names: Sequence[str]
+) -> dict[str, dict[str, float]]:
+    """Per judged question, for each ``all_recalled@k`` name: 1.0 when all its relevant documents are in
+    the top k of its ranking, else 0.0."""
+    cutoffs = {name: int(name.rsplit("@", 1)[1]) for name in names}
+    scores: dict[str, dict[str, float]] = {}
+    for qid, relevant in qrels.items():
+        wanted = {doc_id for doc_id, grade in relevant.items() if grade > 0}
+        if qid not in rankings or not wanted:
+            continue
+        ranking = list(rankings[qid])
+        scores[qid] = {name: float(wanted <= set(ranking[:k])) for name, k in cutoffs.items()}
+    return scores
 
 
 def document_ranking(passages: Iterable[Passage]) -> list[str]:

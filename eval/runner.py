@@ -132,6 +132,8 @@ def _config(dataset: Dataset, question_part, has_labelled, settings: Settings, m
             "chunk_overlap_tokens": settings.chunk_overlap_tokens,
             "bm25_avg_len": settings.bm25_avg_len,
             "fusion": settings.fusion,
+            "multistep": settings.multistep,
+            "search_tool_max_calls": settings.search_tool_max_calls,
             "expand_budget_tokens": settings.expand_budget_tokens,
             "reranker_model": settings.reranker_model,
             "verify_policy": "accept",  # the run scores the answer as generated: no retry, no abstention

@@ -130,6 +130,18 @@ def _marked(text: str, findings: Sequence[Finding]) -> tuple[str, str]:
     return "".join(shown), "".join(blanked)
 
 
+def blank_quoted(marked: str) -> str:
+    """A marked text (``_marked``'s first) with each quotation the screen opened blanked, as its second: the
+    same length, line breaks kept."""
+    out, at = [], 0
+    while (start := marked.find(QUOTE_OPEN, at)) >= 0:
+        end = marked.find(QUOTE_CLOSE, start + len(QUOTE_OPEN))
+        end = len(marked) if end < 0 else end + len(QUOTE_CLOSE)
+        out += [marked[at:start], "".join("\n" if c == "\n" else " " for c in marked[start:end])]
+        at = end
+    return "".join(out) + marked[at:]
+
+
 @dataclass(frozen=True)
 class Screening:
     """One question's passages after the screen (``screen_passages``)."""
@@ -140,8 +152,11 @@ class Screening:
     evidence_text: dict[Key, str] = dataclasses.field(default_factory=dict)  # marked passages, quotes blanked
 
     def evidence(self, passages: Sequence[Passage]) -> list[Passage]:
-        """``passages`` (the prompt's, labelled) as the verifier should read them: quoted spans blanked."""
-        return [dataclasses.replace(p, text=self.evidence_text[_key(p)]) if _key(p) in self.evidence_text else p
+        """``passages`` (the prompt's, labelled) as the verifier should read them: quoted spans blanked. A
+        passage this screening did not see but an earlier one marked (a conversation's earlier sources,
+        rag.conversation) has its quotations blanked from its marked text."""
+        return [dataclasses.replace(p, text=self.evidence_text[_key(p)]) if _key(p) in self.evidence_text
+                else dataclasses.replace(p, text=blank_quoted(p.text)) if QUOTE_OPEN in p.text else p
                 for p in passages]
 
     def report(self, included: Sequence[Passage], answer: str) -> ScreeningReport:

@@ -37,6 +37,12 @@ class Verifier(Protocol):
     def verify(self, question: str, passages: Sequence[Passage], generation: Generation) -> Verdict: ...
 
 
+class PromptLayout(Protocol):
+    """Lays out one turn's prompt instead of ``build_prompt`` (a conversation's: rag.conversation.ChatLayout)."""
+
+    def prompt(self, profile: ModelProfile, passages: Sequence[Passage], question: str) -> Prompt: ...
+
+
 @dataclass(frozen=True)
 class AnswerRequest:
     question: str
@@ -46,6 +52,8 @@ class AnswerRequest:
     fusion: str | None = None
     history: Sequence[Mapping[str, Any]] = ()  # earlier turns, OpenAI chat format
     verify: str | None = None  # verdict policy: accept | flag | retry | abstain; None → settings.verify_policy
+    layout: PromptLayout | None = None  # a conversation's prompt layout; None → build_prompt with ``history``
+    retrieval_query: str | None = None  # what retrieval searches for (a rewritten follow-up); None → question
 
 
 @dataclass
@@ -129,8 +137,13 @@ class Pipeline:
 
     def retrieve(self, request: AnswerRequest) -> list[Passage]:
         with stages(self.hooks, "retrieval"):
-            passages = self.retriever.retrieve(
-                request.question,
+            search = self.retriever.retrieve
+            if self.settings.multistep == "decompose":  # sub-questions retrieved apart, merged (rag.multistep)
+                from rag.multistep.decompose import retrieve_decomposed
+
+                search = partial(retrieve_decomposed, self.retriever)
+            passages = search(
+                request.retrieval_query or request.question,
                 top_k=request.top_k or self.settings.retrieval_top_k,
                 filters=request.filters,
                 fusion=request.fusion or self.settings.fusion,
@@ -153,7 +166,29 @@ class Pipeline:
         return screen_passages(passages, self.settings.injection_policy)
 
     def prompt(self, request: AnswerRequest, passages: list[Passage], profile: ModelProfile) -> Prompt:
+        if request.layout is not None:
+            return request.layout.prompt(profile, passages, request.question)
         return build_prompt(profile, passages, request.question, request.history)
+
+    def uses_search_tool(self, profile: ModelProfile) -> bool:
+        """Whether this profile is offered the search tool (settings ``multistep``, ``search_tool_max_calls``).
+        ``auto`` offers it only where the backend can carry tool turns; ``tools`` insists, and the loop then
+        says what to change when it cannot."""
+        from rag.multistep.strategy import strategy_for
+
+        if strategy_for(self.settings, profile) != "tools":
+            return False
+        return self.settings.multistep == "tools" or hasattr(self._backend(profile), "generate_turn")
+
+    def _backend(self, profile: ModelProfile) -> Any:
+        return backend_for(profile, settings=self.settings)
+
+    def _search_tool(self, request: AnswerRequest, profile: ModelProfile, prompt: Prompt, screening: Screening,
+                     stream: bool) -> Iterator[tuple[str, Any]]:
+        from rag.multistep.tool_loop import pipeline_search_events
+
+        return pipeline_search_events(self, self._backend(profile), request, profile, prompt, screening,
+                                      stream=stream)
 
     def policy(self, request: AnswerRequest) -> str:
         return check_policy(request.verify or self.settings.verify_policy)
@@ -168,7 +203,12 @@ class Pipeline:
         screening = self.screen(passages)
         prompt = self.prompt(request, screening.passages, profile)
         started = time.perf_counter()
-        generation = self._generate(profile.name, prompt.messages)
+        if self.uses_search_tool(profile):  # the model may search again before it answers (rag.multistep)
+            with stages(self.hooks, "generation"):
+                for _, done in self._search_tool(request, profile, prompt, screening, stream=False):
+                    prompt, generation, screening, _searches = done
+        else:
+            generation = self._generate(profile.name, prompt.messages)
         timings["generate"] = time.perf_counter() - started
         return self._finish(request, prompt, generation, timings, screening)
 
@@ -188,10 +228,16 @@ class Pipeline:
         started = time.perf_counter()
         generation: Generation | None = None
         with stages(self.hooks, "generation"):
-            for kind, payload in stream_with_fallback(
-                profile.name, self.profile, partial(backend_for, settings=self.settings), prompt.messages
-            ):
-                if kind == "done":
+            if self.uses_search_tool(profile):
+                events = self._search_tool(request, profile, prompt, screening, stream=True)
+            else:
+                events = stream_with_fallback(
+                    profile.name, self.profile, partial(backend_for, settings=self.settings), prompt.messages
+                )
+            for kind, payload in events:
+                if kind == "done" and isinstance(payload, tuple):  # the search tool's: every source, the chat
+                    prompt, generation, screening, _searches = payload
+                elif kind == "done":
                     generation = payload
                 else:
                     yield kind, payload

@@ -79,6 +79,10 @@ class ModelProfile:
     # every sentence cites labels of the prompt's sources, a bounded number of bounded sentences, so a
     # model too small to follow the citation rule still cites and stops. The words stay the model's.
     cite_grammar: bool = False
+    # The server takes OpenAI-style ``tools`` and answers with ``tool_calls``: the model may then ask for
+    # more retrieval with the search tool (rag.multistep.tool_loop). DeepSeek V4 does; a Llama server does
+    # when it was started for it (llama.cpp ``--jinja``, vLLM ``--enable-auto-tool-choice``): set it there.
+    tools: bool = False
 
 
 class ProfileError(ValueError):
@@ -124,6 +128,7 @@ def _deepseek(name: str, model: str, thinking: bool, price_miss: float, price_hi
         price_cached_input_per_m=price_hit,
         price_output_per_m=price_out,
         timeout_s=600.0,  # queued requests are kept alive up to ~10 minutes
+        tools=True,  # V4 takes function tools in both modes (REFERENCE: the thinking-mode rule on tool turns)
     )
 
 

@@ -167,13 +167,17 @@ _SOURCE_LABEL_LINE = re.compile(r"^\[(S\d+)\] ", re.MULTILINE)
 
 def source_labels(messages: Sequence[Mapping[str, Any]]) -> list[str]:
     """The labels of the sources a prompt built here gives, in order (from its system message, after
-    ``SOURCES_HEADING``: the worked example above the heading has labels of its own)."""
+    ``SOURCES_HEADING``: the worked example above the heading has labels of its own; and from user
+    messages that open with it, as a conversation's turns do: rag.conversation)."""
     heading = f"\n{SOURCES_HEADING}\n"
+    labels: list[str] = []
     for message in messages:
         content = str(message.get("content") or "")
         if message.get("role") == "system" and heading in content:
-            return list(dict.fromkeys(_SOURCE_LABEL_LINE.findall(content.split(heading, 1)[1])))
-    return []
+            labels += _SOURCE_LABEL_LINE.findall(content.split(heading, 1)[1])
+        elif message.get("role") == "user" and content.startswith(f"{SOURCES_HEADING}\n"):
+            labels += _SOURCE_LABEL_LINE.findall(content.rsplit("\n\nQuestion: ", 1)[0])
+    return list(dict.fromkeys(labels))
 
 
 def passage_key(passage: Passage) -> tuple[str, int, int]:

@@ -66,7 +66,7 @@ class Retriever:
         question: str,
         top_k: int = 8,
         filters: Sequence[FieldFilter] = (),
-        fusion: Fusion = "rrf",
+        fusion: Fusion = "dbsf",
         score_threshold: float | None = None,
     ) -> list[Passage]:
         """At most ``top_k`` passages, best first. ``score_threshold`` applies to the fused score

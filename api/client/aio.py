@@ -42,17 +42,19 @@ class AsyncClient:
     async def query(self, question: str, *, collection: Optional[str] = None,
                     filters: Optional[calls.Filters] = None, top_k: Optional[int] = None,
                     model: Optional[str] = None, reasoning: Optional[str] = None, verify: Optional[str] = None,
-                    fusion: Optional[str] = None) -> Answer:
+                    fusion: Optional[str] = None, conversation: Optional[str] = None) -> Answer:
         return await self._send(calls.query(question, collection=collection, filters=filters, top_k=top_k,
-                                            model=model, reasoning=reasoning, verify=verify, fusion=fusion))
+                                            model=model, reasoning=reasoning, verify=verify, fusion=fusion,
+                                            conversation=conversation))
 
     async def query_stream(self, question: str, *, collection: Optional[str] = None,
                            filters: Optional[calls.Filters] = None, top_k: Optional[int] = None,
                            model: Optional[str] = None, reasoning: Optional[str] = None,
-                           verify: Optional[str] = None, fusion: Optional[str] = None) -> AsyncIterator[StreamEvent]:
+                           verify: Optional[str] = None, fusion: Optional[str] = None,
+                           conversation: Optional[str] = None) -> AsyncIterator[StreamEvent]:
         """Typed events until DoneEvent; leaving the loop early hangs up, which stops the answer on the server."""
         call = calls.query(question, collection=collection, filters=filters, top_k=top_k, model=model,
-                           reasoning=reasoning, verify=verify, fusion=fusion, stream=True)
+                           reasoning=reasoning, verify=verify, fusion=fusion, stream=True, conversation=conversation)
         async with transport_errors():
             async with self._http.stream(call.method, self._url(call.path), json=call.json,
                                          headers={**self._headers, "Accept": "text/event-stream"}) as response:

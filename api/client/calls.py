@@ -44,10 +44,11 @@ def _without_none(body: dict[str, Any]) -> dict[str, Any]:
 
 def query(question: str, *, collection: Optional[str] = None, filters: Optional[Filters] = None,
           top_k: Optional[int] = None, model: Optional[str] = None, reasoning: Optional[str] = None,
-          verify: Optional[str] = None, fusion: Optional[str] = None, stream: bool = False) -> Call:
+          verify: Optional[str] = None, fusion: Optional[str] = None, stream: bool = False,
+          conversation: Optional[str] = None) -> Call:
     body = _without_none({"question": question, "collection": collection, "filters": dict(filters) if filters else None,
                           "top_k": top_k, "model": model, "reasoning": reasoning, "verify": verify,
-                          "fusion": fusion})
+                          "fusion": fusion, "conversation": conversation})
     if stream:
         body["stream"] = True
     return Call("POST", "/v1/query", Answer.model_validate, json=body)

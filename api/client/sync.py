@@ -42,19 +42,21 @@ class Client:
     # -- questions ------------------------------------------------------------------------------------------
     def query(self, question: str, *, collection: Optional[str] = None, filters: Optional[calls.Filters] = None,
               top_k: Optional[int] = None, model: Optional[str] = None, reasoning: Optional[str] = None,
-              verify: Optional[str] = None, fusion: Optional[str] = None) -> Answer:
-        """The answer with its citations and verdict (POST /v1/query)."""
+              verify: Optional[str] = None, fusion: Optional[str] = None,
+              conversation: Optional[str] = None) -> Answer:
+        """The answer with its citations and verdict (POST /v1/query); ``conversation``: an id of your choosing
+        that makes this question a turn of that conversation (``answer.conversation`` says which)."""
         return self._send(calls.query(question, collection=collection, filters=filters, top_k=top_k, model=model,
-                                      reasoning=reasoning, verify=verify, fusion=fusion))
+                                      reasoning=reasoning, verify=verify, fusion=fusion, conversation=conversation))
 
     def query_stream(self, question: str, *, collection: Optional[str] = None,
                      filters: Optional[calls.Filters] = None, top_k: Optional[int] = None,
                      model: Optional[str] = None, reasoning: Optional[str] = None, verify: Optional[str] = None,
-                     fusion: Optional[str] = None) -> Iterator[StreamEvent]:
+                     fusion: Optional[str] = None, conversation: Optional[str] = None) -> Iterator[StreamEvent]:
         """The answer as it is made: RetrievalEvent, ReasoningEvent…, AnswerEvent…, VerificationEvent, DoneEvent.
         Stopping the iteration early (``break``, ``close()``) hangs up, which stops the answer on the server."""
         call = calls.query(question, collection=collection, filters=filters, top_k=top_k, model=model,
-                           reasoning=reasoning, verify=verify, fusion=fusion, stream=True)
+                           reasoning=reasoning, verify=verify, fusion=fusion, stream=True, conversation=conversation)
         with transport_errors():
             with self._http.stream(call.method, self._url(call.path), json=call.json,
                                    headers={**self._headers, "Accept": "text/event-stream"}) as response:

@@ -117,6 +117,7 @@ class Answer(ApiModel):
     finish_reason: Optional[str] = None
     verdict: Optional[Verdict] = None
     replaced_answer: Optional[str] = None
+    conversation: Optional[dict[str, Any]] = None  # id, turn, expires_at, retrieval_query, … (a conversation id)
 
 
 class Retrieval(ApiModel):

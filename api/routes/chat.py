@@ -21,6 +21,7 @@ from rag.pipeline import AnswerResult
 from rag.profiles import canonical_name, load_profiles
 
 from api import answering
+from api.conversations import ConversationTurn
 from api.deps import Authenticated, State
 from api.errors import ApiError
 from api.readiness import model_statuses
@@ -79,20 +80,22 @@ def split_conversation(state: AppState, messages: list[ChatMessageIn]) -> tuple[
     summary="OpenAI-compatible chat completion, answered from a collection",
     responses={200: openapi_stream("With stream: true, OpenAI chat.completion.chunk objects as `data:` lines, "
                                    "ending with `data: [DONE]`."),
-               **error_responses(400, 401, 403, 404, 413, 422, 429, 502, 503, 504)},
+               **error_responses(400, 401, 403, 404, 409, 413, 422, 429, 502, 503, 504)},
 )
 async def chat_completions(body: ChatCompletionRequest, caller: Authenticated, state: State, request: Request):
     name = answering.collection_name(state, caller, body.collection)
     question, history = split_conversation(state, body.messages)
     answer_request = answering.answer_request(
         state, question=question, model=body.model, top_k=body.top_k, filters=body.filters, fusion=None,
-        verify=body.verify, history=history,
+        verify=body.verify, history=() if body.conversation else history,
     )  # fmt: skip
     # Only the last message is checked: earlier turns were questions and answers checked when asked.
     answer_request = await answering.allowed_request(state, caller, name, answer_request, "chat", param="messages")
+    answer_request, turn = answering.conversation_turn(state, caller, body.conversation, name, answer_request,
+                                                       history=history)
     collection = await answering.open_collection(state, name)
     include_reasoning = body.reasoning == "include"
-    completion = _Completion(request.state.request_id, name, include_reasoning)
+    completion = _Completion(request.state.request_id, name, include_reasoning, turn)
     slot = answering.admit(state, caller)  # last: nothing below raises before the slot is handed on
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
@@ -105,18 +108,26 @@ async def chat_completions(body: ChatCompletionRequest, caller: Authenticated, s
 class _Completion:
     """Builds the OpenAI-shaped bodies of one answer."""
 
-    def __init__(self, request_id: str, collection: str, include_reasoning: bool):
+    def __init__(self, request_id: str, collection: str, include_reasoning: bool,
+                 turn: ConversationTurn | None = None):
         self.id = f"chatcmpl-{request_id}"
         self.created = int(time.time())
         self.request_id = request_id
         self.collection = collection
         self.include_reasoning = include_reasoning
+        self.turn = turn
+        self.conversation: dict[str, Any] | None = None
 
     def extras(self, result: AnswerResult) -> dict[str, Any]:
         data = result.to_dict()
-        return {"request_id": self.request_id, "collection": self.collection, "citations": data["citations"],
-                "unknown_citations": data["unknown_citations"], "verdict": data["verdict"],
-                "timings": data["timings"], "cost_usd": data["cost_usd"]}
+        if self.turn is not None and self.conversation is None:  # stored once, when the answer is final
+            self.conversation = self.turn.finish(result)
+        extras = {"request_id": self.request_id, "collection": self.collection, "citations": data["citations"],
+                  "unknown_citations": data["unknown_citations"], "verdict": data["verdict"],
+                  "timings": data["timings"], "cost_usd": data["cost_usd"]}
+        if self.conversation is not None:
+            extras["conversation"] = self.conversation
+        return extras
 
     @staticmethod
     def usage(result: AnswerResult) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from fastapi import APIRouter, Request
 from rag.pipeline import AnswerResult
 
 from api import answering
+from api.conversations import ConversationTurn
 from api.deps import Authenticated, State
 from api.schemas.common import error_responses
 from api.schemas.query import QueryRequest, QueryResponse
@@ -35,8 +36,13 @@ from api.state import AppState
 router = APIRouter(tags=["questions"])
 
 
-def result_body(result: AnswerResult, request_id: str, collection: str, include_reasoning: bool) -> dict[str, Any]:
-    return {"request_id": request_id, "collection": collection, **result.to_dict(include_reasoning=include_reasoning)}
+def result_body(result: AnswerResult, request_id: str, collection: str, include_reasoning: bool,
+                turn: ConversationTurn | None = None) -> dict[str, Any]:
+    """The response body; with a conversation, the answered turn is stored first (409 if it changed meanwhile)."""
+    body = {"request_id": request_id, "collection": collection, **result.to_dict(include_reasoning=include_reasoning)}
+    if turn is not None:
+        body["conversation"] = turn.finish(result)
+    return body
 
 
 @router.post(
@@ -45,7 +51,7 @@ def result_body(result: AnswerResult, request_id: str, collection: str, include_
     summary="Answer a question from a collection, with citations and a verdict",
     responses={200: openapi_stream("With stream: true, Server-Sent Events: retrieval, reasoning, answer, "
                                    "verification, done (or error)."),
-               **error_responses(400, 401, 403, 404, 413, 422, 429, 502, 503, 504)},
+               **error_responses(400, 401, 403, 404, 409, 413, 422, 429, 502, 503, 504)},
 )
 async def query(body: QueryRequest, caller: Authenticated, state: State, request: Request):
     name = answering.collection_name(state, caller, body.collection)
@@ -55,18 +61,20 @@ async def query(body: QueryRequest, caller: Authenticated, state: State, request
         fusion=body.fusion, verify=body.verify, history=answering.bounded_history(state, body.history),
     )  # fmt: skip
     answer_request = await answering.allowed_request(state, caller, name, answer_request, "query")
+    answer_request, turn = answering.conversation_turn(state, caller, body.conversation, name, answer_request)
     collection = await answering.open_collection(state, name)
     include_reasoning = body.reasoning == "include"
     request_id = request.state.request_id
     slot = answering.admit(state, caller)  # last: nothing below raises before the slot is handed on
     if body.stream:
         stream = answering.AnswerStream(state, caller, collection, answer_request, "query", slot)
-        return event_stream(_events(state, stream, include_reasoning, request_id), on_close=slot.release)
+        return event_stream(_events(state, stream, include_reasoning, request_id, turn), on_close=slot.release)
     result = await answering.answer(state, caller, collection, answer_request, "query", slot, request.is_disconnected)
-    return result_body(result, request_id, name, include_reasoning)
+    return result_body(result, request_id, name, include_reasoning, turn)
 
 
-async def _events(state: AppState, stream: answering.AnswerStream, include_reasoning: bool, request_id: str):
+async def _events(state: AppState, stream: answering.AnswerStream, include_reasoning: bool, request_id: str,
+                  turn: ConversationTurn | None = None):
     collection, answer_request = stream.collection, stream.request
     hold = answering.holds_answer(state, answer_request)
     hold_reasoning = answering.holds_reasoning(state)
@@ -99,7 +107,7 @@ async def _events(state: AppState, stream: answering.AnswerStream, include_reaso
                     yield event("answer", {"text": result.answer})
                 if not verdict_sent:
                     yield event("verification", {"verdict": _verdict(result)})
-                yield event("done", result_body(result, request_id, collection.name, include_reasoning))
+                yield event("done", result_body(result, request_id, collection.name, include_reasoning, turn))
     except Exception as error:  # the stream has started: the failure becomes its last event
         api_error = stream.failed(error)
         yield event("error", {"status": api_error.status, **api_error.body()})

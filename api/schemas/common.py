@@ -163,6 +163,8 @@ ERROR_DESCRIPTIONS = {
     401: "No API key, or the key is unknown or revoked.",
     403: "The key may not use this collection, or lacks the scope (read, write, admin).",
     404: "No such collection, document, job or model.",
+    409: "The conversation id cannot take this question: it answers from another collection, the messages "
+         "do not continue it, or a question answered at the same time changed it (ask again).",
     413: "The request body (or an upload) is larger than the limit.",
     422: "The request does not match the schema or exceeds a configured bound.",
     429: "The key's rate limit is spent; retry after the Retry-After seconds.",

@@ -13,6 +13,7 @@ from typing import Any, Literal, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from api.schemas.common import CitationModel, Filters, ReasoningChoice, VerdictModel, VerifyPolicy
+from api.schemas.conversation import ConversationId, ConversationModel
 from api.schemas.query import TOP_K_HARD_LIMIT, CollectionName
 
 MODEL_PREFIX = "verirag/"
@@ -65,6 +66,9 @@ class ChatCompletionRequest(BaseModel):
     top_k: Optional[StrictInt] = Field(None, ge=1, le=TOP_K_HARD_LIMIT, description="verirag: passages to retrieve.")
     verify: Optional[VerifyPolicy] = Field(None, description="verirag: verdict policy.")
     reasoning: ReasoningChoice = Field("include", description="verirag: include message.reasoning_content or omit it.")
+    conversation: Optional[ConversationId] = Field(
+        None, description="verirag: a conversation id (see /v1/query). The messages still carry the history; the "
+        "server checks their earlier questions against the conversation's and keeps the sources of each turn.")
 
 
 class ChatMessageOut(BaseModel):
@@ -104,6 +108,7 @@ class VeriragExtras(BaseModel):
     verdict: Optional[VerdictModel]
     timings: dict[str, float]
     cost_usd: float
+    conversation: Optional[ConversationModel] = None
 
 
 class ChatCompletion(BaseModel):

@@ -14,6 +14,7 @@ from typing import Annotated, Literal, Optional
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from api.schemas.common import AnswerModel, Filters, Fusion, RankedPassageModel, ReasoningChoice, VerifyPolicy
+from api.schemas.conversation import ConversationId, ConversationModel
 
 QUESTION_HARD_LIMIT = 100_000
 TOP_K_HARD_LIMIT = 1000
@@ -90,9 +91,10 @@ class QueryRequest(RetrieveRequest):
         description=(
             "Earlier turns of the conversation, oldest first (the user's questions and the answers it got), "
             "for a follow-up question; at most VERIRAG_API_MAX_HISTORY_MESSAGES (40). Retrieval uses the "
-            "question alone."
+            "question alone. Not with conversation, which keeps its own history."
         ),
     )
+    conversation: Optional[ConversationId] = None
     stream: StrictBool = Field(
         False,
         description=(
@@ -143,6 +145,7 @@ class ScreeningModel(BaseModel):
 class QueryResponse(AnswerModel):
     request_id: str
     collection: str
+    conversation: Optional[ConversationModel] = Field(None, description="Set when the question named a conversation.")
     screening: Optional[ScreeningModel] = Field(
         None, description="What the injection screen found in the retrieved passages and did about it."
     )

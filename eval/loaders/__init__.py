@@ -9,6 +9,9 @@ beir           ``corpus.jsonl`` + ``queries.jsonl`` + ``qrels.tsv`` / ``qrels/*.
 llamaindex     a ``.json`` file holding ``{"examples": [...]}`` (LabelledRagDataset)
 ragas          a ``.jsonl`` or ``.csv`` file with a ``user_input`` field (EvaluationDataset)
 =============  ==============================================================================
+
+``multihop`` is never detected (its files are verirag's): ``--format multihop`` reads a ``qa.jsonl`` whose
+reference contexts are glued supporting facts (eval.loaders.multihop).
 """
 
 from __future__ import annotations
@@ -16,9 +19,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from eval.dataset import FORMATS, Dataset, DatasetError
-from eval.loaders import beir, llamaindex, ragas, verirag
+from eval.loaders import beir, llamaindex, multihop, ragas, verirag
 
-LOADERS = {"verirag": verirag.load, "beir": beir.load, "ragas": ragas.load, "llamaindex": llamaindex.load}
+LOADERS = {"verirag": verirag.load, "beir": beir.load, "ragas": ragas.load, "llamaindex": llamaindex.load,
+           "multihop": multihop.load}
 
 
 def detect_format(path: Path) -> str:

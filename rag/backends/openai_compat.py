@@ -51,6 +51,7 @@ from rag.backends.base import (
     where,
 )
 from rag.backends.retry import RETRY_STATUSES, RetryPolicy, parse_retry_after
+from rag.backends.tool_turns import ToolCallAccumulator, ToolTurn, calls_from_message
 from rag.profiles import DEEPSEEK_BASE_URL, ModelProfile
 from rag.reasoning import REASONING_FIELDS, StreamSplitter, collect, normalise_message, usage_from_response
 from rag.types import Generation, Usage
@@ -162,6 +163,44 @@ class OpenAICompatBackend:
         call = self._prepare(profile, messages, max_tokens, stream=True)
         return self._stream(call)
 
+    # -- turns that may call tools (rag.backends.tool_turns; used by rag.multistep.tool_loop) ----------
+
+    def generate_turn(
+        self, profile: ModelProfile, messages: Sequence[Message], tools: Sequence[Mapping[str, Any]], *,
+        tool_choice: str = "auto", max_tokens: int | None = None,
+    ) -> ToolTurn:
+        """One whole turn with ``tools`` offered: its text and the tool calls it made (retried as
+        :meth:`generate` is)."""
+        call = self._prepare(profile, messages, max_tokens, stream=False, tools=tools, tool_choice=tool_choice)
+        attempts = _attempts(profile)
+        attempt = 0
+        while True:
+            try:
+                response = call.client.chat.completions.create(**call.kwargs)
+            except Exception as exc:  # noqa: BLE001 - classified: re-raised, mapped or retried
+                self._pause_or_give_up(call, attempt, attempts, self._classify(exc, call))
+                attempt += 1
+                continue
+            generation = self._generation(call, response)
+            return ToolTurn(generation, calls_from_message(response.choices[0].message))
+
+    def stream_turn(
+        self, profile: ModelProfile, messages: Sequence[Message], tools: Sequence[Mapping[str, Any]], *,
+        tool_choice: str = "auto", max_tokens: int | None = None,
+    ) -> Iterator[tuple[str, Any]]:
+        """Reasoning/answer deltas as they arrive, then ``("done", ToolTurn)`` with the tool calls rebuilt
+        from their streamed pieces."""
+        call = self._prepare(profile, messages, max_tokens, stream=True, tools=tools, tool_choice=tool_choice)
+        return self._stream_turn(call)
+
+    def _stream_turn(self, call: _Call) -> Iterator[tuple[str, Any]]:
+        accumulator = ToolCallAccumulator()
+        for kind, payload in self._stream(call, accumulator):
+            if kind == "done":
+                yield "done", ToolTurn(payload, accumulator.calls())
+            else:
+                yield kind, payload
+
     # -- request --------------------------------------------------------------------------------------
 
     def base_url_for(self, profile: ModelProfile) -> str:
@@ -206,7 +245,7 @@ class OpenAICompatBackend:
 
     def request_kwargs(
         self, profile: ModelProfile, messages: Sequence[Message], max_tokens: int | None, *, stream: bool,
-        json_output: bool = False,
+        json_output: bool = False, tools: Sequence[Mapping[str, Any]] | None = None, tool_choice: str | None = None,
     ) -> dict[str, Any]:
         """The ``chat.completions.create`` arguments for this profile (public for inspection and tests)."""
         kwargs: dict[str, Any] = {
@@ -226,6 +265,10 @@ class OpenAICompatBackend:
             kwargs["extra_body"] = extra_body
         if json_output:
             kwargs["response_format"] = {"type": "json_object"}
+        if tools:
+            kwargs["tools"] = [dict(tool) for tool in tools]
+            if tool_choice is not None:
+                kwargs["tool_choice"] = tool_choice
         if stream:
             kwargs["stream"] = True
             if (profile.extra or {}).get("stream_usage", True):
@@ -233,7 +276,8 @@ class OpenAICompatBackend:
         return kwargs
 
     def _prepare(self, profile: ModelProfile, messages: Sequence[Message], max_tokens: int | None, *,
-                 stream: bool, json_output: bool = False) -> _Call:
+                 stream: bool, json_output: bool = False, tools: Sequence[Mapping[str, Any]] | None = None,
+                 tool_choice: str | None = None) -> _Call:
         if profile.provider not in ("deepseek", "openai_compatible"):
             raise ModelConfigError(
                 f"profile {profile.name!r} has provider {profile.provider!r}; OpenAICompatBackend serves "
@@ -246,7 +290,9 @@ class OpenAICompatBackend:
         base_url = self.base_url_for(profile)
         api_key = self.api_key_for(profile, base_url)
         client = self._client(base_url, api_key, profile.timeout_s)
-        return _Call(profile, base_url, client, self.request_kwargs(profile, messages, max_tokens, stream=stream, json_output=json_output))
+        kwargs = self.request_kwargs(profile, messages, max_tokens, stream=stream, json_output=json_output, tools=tools,
+                                     tool_choice=tool_choice)
+        return _Call(profile, base_url, client, kwargs)
 
     # -- responses ------------------------------------------------------------------------------------
 
@@ -269,11 +315,14 @@ class OpenAICompatBackend:
             model=call.profile.name,
         )
 
-    def _stream(self, call: _Call) -> Iterator[StreamEvent]:
+    def _stream(self, call: _Call, tool_calls: ToolCallAccumulator | None = None) -> Iterator[StreamEvent]:
+        """``tool_calls``: collects the streamed tool-call pieces (a retried attempt starts it afresh)."""
         attempts = _attempts(call.profile)
         attempt = 0
         while True:
             emitted = False
+            if tool_calls is not None:
+                tool_calls.reset()
             try:
                 chunks = call.client.chat.completions.create(**call.kwargs)
                 splitter = StreamSplitter(call.profile.reasoning_style)
@@ -293,6 +342,8 @@ class OpenAICompatBackend:
                                 finish_reason = choice.finish_reason
                             if _has_text(choice.delta):
                                 text_deltas += 1
+                            if tool_calls is not None and choice.delta is not None:
+                                tool_calls.feed(choice.delta)
                             for event in splitter.feed(choice.delta):
                                 events.append(event)
                                 emitted = True

@@ -28,7 +28,7 @@ from api.client import (
     VerificationEvent,
 )
 from tests.api.helpers import COLLECTION, QUESTION, SMALL_SAMPLES, grounded_reply
-from tests.support.deepseek_server import Reply
+from tests.support.deepseek_server import Reply, label_holding
 from tests.support.verirag_serve import REPO, ServedVerirag, free_port
 
 pytestmark = pytest.mark.slow
@@ -59,6 +59,19 @@ def test_query_answers_with_typed_citations_and_verdict(client):
     assert answer.verdict is not None and answer.verdict.label == "supported"
     assert [claim.status for claim in answer.verdict.answer_claims] == ["supported"]
     assert answer.passages and all(passage.label.startswith("S") for passage in answer.passages)
+
+
+def test_a_conversation_id_makes_the_next_question_a_follow_up(client, model):
+    def cite_trip_speed(body: dict) -> Reply:  # a conversation's sources are in its user messages
+        text = "\n".join(str(m.get("content") or "") for m in body["messages"])
+        return Reply(reasoning="", content=f"Unit 3 trips at 287.5 rpm [{label_holding(text, '287.5')}].")
+
+    model.responder = cite_trip_speed
+    first = client.query(QUESTION, collection=COLLECTION, conversation="client-conversation")
+    second = client.query("And what is it rated at?", collection=COLLECTION, conversation="client-conversation")
+    assert first.conversation["turn"] == 1 and second.conversation["turn"] == 2
+    assert second.conversation["retrieval_query"].startswith("And what is it rated at? (")
+    assert client.query(QUESTION, collection=COLLECTION).conversation is None
 
 
 def test_a_stream_is_typed_events_in_order_ending_with_the_whole_result(client):

@@ -104,8 +104,21 @@ def test_api_needs_rate_and_no_errors():
 
 
 def test_prefix_judged_on_the_worst_profile():
-    assert headlines.prefix(prefix_result(0.85, 0.81)).met is True
-    assert headlines.prefix(prefix_result(0.85, 0.71)).met is False
+    assert headlines.prefix(prefix_result(0.95, 0.91)).met is True
+    assert headlines.prefix(prefix_result(0.95, 0.81)).met is False
+
+
+def test_prefix_reads_the_conversation_layout_of_every_session():
+    def profile(chat: float) -> dict:
+        return {"name": "p", "means": {"session": 0.99, "stable": 0.1}, "weighted": {"chat": chat, "stable": 0.1}}
+
+    result = {"date": "2026-12-03", "machine": MACHINE, "passages_from": "retriever",
+              "sets": [{"turns": [{}] * 5, "profiles": [profile(0.93)]},
+                       {"turns": [{}] * 10, "profiles": [profile(0.88)]}]}
+    headline = headlines.prefix(result)
+    assert headline.met is False and "88.0 % (p, 10 turns)" in headline.measured
+    result["sets"][1]["profiles"] = [profile(0.91)]
+    assert headlines.prefix(result).met is True
 
 
 def test_setup_fails_on_exit_code_or_time_and_waits_for_both():

@@ -247,17 +247,17 @@ def test_load_reranker_and_retrieval_settings(tmp_path, monkeypatch):
     from rag.settings import Settings
 
     defaults = Settings(data_dir=tmp_path)
-    assert (defaults.retrieval_top_k, defaults.fusion, defaults.expand_budget_tokens) == (8, "rrf", 512)
+    assert (defaults.retrieval_top_k, defaults.fusion, defaults.expand_budget_tokens) == (8, "dbsf", 512)
     assert defaults.reranker_model is None and load_reranker(defaults) is None
     assert load_reranker(Settings(data_dir=tmp_path, reranker_model="")) is None
     with pytest.raises(RerankerError, match="missing-reranker"):
         load_reranker(Settings(data_dir=tmp_path, reranker_model=str(tmp_path / "missing-reranker")))
 
-    monkeypatch.setenv("VERIRAG_FUSION", "dbsf")
+    monkeypatch.setenv("VERIRAG_FUSION", "rrf")
     monkeypatch.setenv("VERIRAG_EXPAND_BUDGET_TOKENS", "0")
     monkeypatch.setenv("VERIRAG_RETRIEVAL_TOP_K", "3")
     configured = Settings()
-    assert (configured.fusion, configured.expand_budget_tokens, configured.retrieval_top_k) == ("dbsf", 0, 3)
+    assert (configured.fusion, configured.expand_budget_tokens, configured.retrieval_top_k) == ("rrf", 0, 3)
     with pytest.raises(ValidationError):
         Settings(fusion="mean")
     with pytest.raises(ValidationError):

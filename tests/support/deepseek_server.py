@@ -20,6 +20,17 @@ message list (400/422), and V4's multi-turn rule: in thinking mode an earlier as
 ``tool_calls`` must send its ``reasoning_content`` back, or 400. These checks never consume a scripted
 reply; scripted replies (including scripted errors) answer only requests that passed them.
 
+Tool calls (OpenAI's function-calling format, which DeepSeek documents): the request's ``tools`` (each
+``{"type": "function", "function": {"name", "description", "parameters"}}``, names ``[A-Za-z0-9_-]{1,64}``,
+unique) and ``tool_choice`` (``"none" | "auto" | "required"`` or a named function among the tools; only
+with tools) are checked; every ``tool_calls`` entry of an assistant turn must be answered by a ``tool``
+message with its ``tool_call_id`` before the next turn (400 naming the unanswered ids). A ``Reply`` with
+``tool_calls`` answers with ``message.tool_calls`` (``[{id, type: "function", function: {name, arguments}}]``,
+several = parallel calls) and ``finish_reason`` ``"tool_calls"``; streamed, each call arrives as a head
+delta (index, id, type, name) and then pieces of its arguments. A scripted reply the real API could not
+give — tool calls when no tools were offered or ``tool_choice`` is ``"none"``, none when a call is forced —
+is a bug in the test: the server records it in ``errors`` and answers 500.
+
 Replies come from ``server.script(...)`` (a FIFO of :class:`Reply` objects or callables
 ``body -> Reply``); when the script is empty, ``server.responder`` answers (by default a deterministic
 echo of the last user message, with a deterministic reasoning text in thinking mode).
@@ -480,7 +491,8 @@ def _validate_chat(body: Any, models: tuple[str, ...]) -> bool:
         if response_format["type"] == "json_object" and "json" not in prompt_text.lower():
             raise _Reject(400, "Prompt must contain the word 'json' in some form to use 'response_format' of "
                                "type 'json_object'.", "response_format")
-    open_calls: set[str] = set()
+    _validate_tools(body)
+    open_calls: set[str] = set()  # tool calls of the last assistant turn not answered by a tool message yet
     for i, message in enumerate(messages):
         if not isinstance(message, dict) or message.get("role") not in ROLES:
             raise _Reject(422, f"Failed to deserialize the JSON body into the target type: messages[{i}]: "
@@ -489,8 +501,20 @@ def _validate_chat(body: Any, models: tuple[str, ...]) -> bool:
         if role != "assistant" and "content" not in message:
             raise _Reject(422, f"Failed to deserialize the JSON body into the target type: messages[{i}]: "
                                "missing field `content`", f"messages[{i}]")
+        if role != "tool" and open_calls:
+            raise _Reject(400, "An assistant message with 'tool_calls' must be followed by tool messages "
+                               "responding to each 'tool_call_id'. The following tool_call_ids did not have "
+                               f"response messages: {', '.join(sorted(map(str, open_calls)))}", f"messages[{i}]")
         if role == "assistant":
             calls = message.get("tool_calls") or []
+            for j, call in enumerate(calls):
+                function = call.get("function") if isinstance(call, dict) else None
+                if (not isinstance(call, dict) or not call.get("id") or call.get("type", "function") != "function"
+                        or not isinstance(function, dict) or not isinstance(function.get("name"), str)
+                        or not isinstance(function.get("arguments"), str)):
+                    raise _Reject(422, f"Failed to deserialize the JSON body into the target type: messages[{i}]."
+                                       f"tool_calls[{j}]: expected {{id, type: \"function\", function: {{name, "
+                                       "arguments (a string)}}}", f"messages[{i}].tool_calls[{j}]")
             if not calls and message.get("content") is None:
                 raise _Reject(400, f"Invalid assistant message at messages[{i}]: content or tool_calls "
                                    "must be set", f"messages[{i}]")
@@ -504,9 +528,69 @@ def _validate_chat(body: Any, models: tuple[str, ...]) -> bool:
             if message.get("tool_call_id") not in open_calls:
                 raise _Reject(400, "Messages with role 'tool' must be a response to a preceding message "
                                    "with 'tool_calls'", f"messages[{i}]")
+            open_calls = open_calls - {message.get("tool_call_id")}
         else:
             open_calls = set()
+    if open_calls:
+        raise _Reject(400, "An assistant message with 'tool_calls' must be followed by tool messages responding "
+                           f"to each 'tool_call_id'. The following tool_call_ids did not have response messages: "
+                           f"{', '.join(sorted(map(str, open_calls)))}", "messages")
     return thinking_on
+
+
+def _check_tool_reply(body: dict[str, Any], reply: Reply) -> None:
+    """A scripted answer the real API could not give is a bug in the test: raised (the server answers 500 and
+    records it in ``errors``). Tool calls need offered tools and a tool_choice other than "none"; "required"
+    or a named function needs a call."""
+    choice = body.get("tool_choice")
+    if reply.tool_calls and not body.get("tools"):
+        raise ValueError("a scripted reply makes tool calls, but the request offered no tools")
+    if reply.tool_calls and choice == "none":
+        raise ValueError('a scripted reply makes tool calls, but the request said tool_choice "none"')
+    if not reply.tool_calls and (choice == "required" or isinstance(choice, dict)):
+        raise ValueError(f"the request forces a tool call (tool_choice {choice!r}), but the scripted reply makes none")
+
+
+_FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+TOOL_CHOICES = ("none", "auto", "required")
+
+
+def _validate_tools(body: dict[str, Any]) -> set[str]:
+    """``tools`` and ``tool_choice`` as the API documents them; the names of the offered functions."""
+    tools = body.get("tools")
+    names: set[str] = set()
+    if tools is not None:
+        if not isinstance(tools, list):
+            raise _Reject(422, "Invalid tools: expected a list", "tools")
+        for k, tool in enumerate(tools):
+            function = tool.get("function") if isinstance(tool, dict) else None
+            if not isinstance(tool, dict) or tool.get("type") != "function" or not isinstance(function, dict):
+                raise _Reject(422, f"Invalid tools[{k}]: expected {{\"type\": \"function\", \"function\": "
+                                   "{...}}", f"tools[{k}]")
+            name = function.get("name")
+            if not isinstance(name, str) or not _FUNCTION_NAME.match(name):
+                raise _Reject(400, f"Invalid tools[{k}].function.name {name!r}: a-z, A-Z, 0-9, underscores and "
+                                   "dashes, at most 64 characters", f"tools[{k}].function.name")
+            if name in names:
+                raise _Reject(400, f"Duplicate function name {name!r} in tools", f"tools[{k}].function.name")
+            parameters = function.get("parameters")
+            if parameters is not None and not isinstance(parameters, dict):
+                raise _Reject(422, f"Invalid tools[{k}].function.parameters: expected a JSON Schema object",
+                              f"tools[{k}].function.parameters")
+            names.add(name)
+    choice = body.get("tool_choice")
+    if choice is not None:
+        if not names:
+            raise _Reject(400, "Invalid tool_choice: tool_choice is only allowed when tools are specified",
+                          "tool_choice")
+        named = choice.get("function", {}).get("name") if isinstance(choice, dict) and \
+            choice.get("type") == "function" and isinstance(choice.get("function"), dict) else None
+        if choice not in TOOL_CHOICES and named is None:
+            raise _Reject(422, "Invalid tool_choice: expected \"none\", \"auto\", \"required\" or "
+                               "{\"type\": \"function\", \"function\": {\"name\": ...}}", "tool_choice")
+        if named is not None and named not in names:
+            raise _Reject(400, f"Invalid tool_choice: no tool named {named!r} in tools", "tool_choice")
+    return names
 
 
 def _error_body(status: int, message: str | None, type_: str | None = None,
@@ -727,6 +811,7 @@ class _Handler(BaseHTTPRequestHandler):
                                  extra_headers=headers)
             return
 
+        _check_tool_reply(body, reply)
         if reply.drop and reply.keepalives == 0 and (not body.get("stream") or reply.drop_after_chunks == 0):
             self._drop(reply.drop)  # nothing sent: the client sees a connection error at once
 
