@@ -14,7 +14,7 @@ BENCH_STAMP := $(VENV)/.verirag-bench
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml scripts/setup.sh scripts/install_browser.sh scripts/install_postgres.sh
+$(STAMP): pyproject.toml scripts/setup.sh scripts/apt_for_tests.sh scripts/install_browser.sh scripts/install_postgres.sh
 	VENV=$(VENV) bash scripts/setup.sh
 	touch $@
 

@@ -28,7 +28,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from api.errors import ApiError
-from api.state_db import create_tables, database_path, engine_from
+from api.state_db import StateTables
 from rag.conversation import ChatLayout, Conversation, begin_turn
 from rag.pipeline import AnswerRequest, AnswerResult
 
@@ -58,17 +58,17 @@ class StoredConversation:
     expires_at: float
 
 
-class ConversationStore:
+class ConversationStore(StateTables):
     """``source``: the table's own SQLite file, or an engine from api.state_db.engine_for. Safe to share
     between threads."""
+
+    METADATA = METADATA
 
     def __init__(self, source: Path | Engine, ttl_s: float):
         if ttl_s <= 0:
             raise ValueError(f"a conversation's lifetime must be above 0 seconds, got {ttl_s}")
-        self.engine = engine_from(source)
-        self.path = database_path(self.engine)
+        super().__init__(source)
         self.ttl_s = ttl_s
-        create_tables(self.engine, METADATA)
 
     def get(self, owner: str, conversation_id: str, now: float | None = None) -> StoredConversation | None:
         """The live conversation, or None (never started, deleted, or expired: an expired one is removed)."""
@@ -125,8 +125,6 @@ class ConversationStore:
         with self.engine.begin() as db:
             return db.execute(delete(CONVERSATIONS).where(CONVERSATIONS.c.expires_at <= now)).rowcount
 
-    def close(self) -> None:
-        """Nothing to release: connections are per use (SQLite) or pooled per database (api.state_db)."""
 
 
 class ConversationConflict(ApiError):

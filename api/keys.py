@@ -24,14 +24,12 @@ import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, select, update
-from sqlalchemy.engine import Engine
 
 from api.schemas.query import check_collection_name
-from api.state_db import create_tables, database_path, engine_from, reader, release
+from api.state_db import StateTables
 
 Scope = Literal["read", "write", "admin"]
 SCOPES: tuple[Scope, ...] = ("read", "write", "admin")
@@ -95,18 +93,11 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
-class KeyStore:
+class KeyStore(StateTables):
     """The table of keys (``source``: its SQLite file, or an engine from api.state_db.engine_for); safe to share
     between threads."""
 
-    def __init__(self, source: Path | Engine):
-        self.engine = engine_from(source)
-        self._reader = reader(self.engine)
-        self.path = database_path(self.engine)  # None on PostgreSQL
-        create_tables(self.engine, METADATA)
-
-    def close(self) -> None:
-        release(self.engine)
+    METADATA = METADATA
 
     def create(self, collections: Sequence[str], scope: Scope, note: str | None = None, *,
                quota_tokens_per_day: int | None = None,

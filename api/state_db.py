@@ -120,6 +120,23 @@ def create_tables(engine: Engine, metadata: MetaData) -> None:
                     connection.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
 
 
+class StateTables:
+    """A store whose tables (``METADATA``) live in the shared-state database: ``source`` is its own SQLite
+    file or an engine from :func:`engine_for`. ``path`` is the SQLite file (None on PostgreSQL); reads go
+    through ``_reader`` so that they take no write lock on SQLite. Safe to share between threads."""
+
+    METADATA: MetaData
+
+    def __init__(self, source: Path | Engine):
+        self.engine = engine_from(source)
+        self._reader = reader(self.engine)
+        self.path = database_path(self.engine)
+        create_tables(self.engine, self.METADATA)
+
+    def close(self) -> None:
+        release(self.engine)
+
+
 def dispose_all() -> None:
     """Close every cached engine's connections (tests; a process that forks)."""
     with _engines_lock:

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 from sqlalchemy import Column, Float, Integer, MetaData, String, Table, select, text
-from sqlalchemy.engine import Engine
 
-from api.state_db import create_tables, database_path, engine_from, reader, release
+from api.state_db import StateTables
 
 METADATA = MetaData()
 KEY_USAGE = Table(
@@ -59,15 +57,11 @@ class DayUsage:
                 "cost_usd": round(self.cost_usd, 6)}
 
 
-class UsageStore:
+class UsageStore(StateTables):
     """``source``: the table's own SQLite file, or an engine from api.state_db.engine_for. Safe to share
     between threads."""
 
-    def __init__(self, source: Path | Engine):
-        self.engine = engine_from(source)
-        self._reader = reader(self.engine)
-        self.path = database_path(self.engine)  # None on PostgreSQL
-        create_tables(self.engine, METADATA)
+    METADATA = METADATA
 
     def add(self, key_id: str, day: str, prompt_tokens: int, completion_tokens: int, cost_usd: float) -> None:
         """One answered question's usage, added to ``key_id``'s count for ``day``."""
@@ -93,5 +87,3 @@ class UsageStore:
             rows = db.execute(query.order_by(KEY_USAGE.c.key_id, KEY_USAGE.c.day.desc())).all()
         return [DayUsage(*row) for row in rows]
 
-    def close(self) -> None:
-        release(self.engine)

@@ -16,27 +16,8 @@ have_initdb() {
 if have_initdb; then
   exit 0
 fi
-if ! command -v apt-get >/dev/null 2>&1; then
-  echo "setup: no apt-get here to install PostgreSQL; the replica tests (tests/api/jobs) will be skipped" \
-       "(install PostgreSQL's server, or set VERIRAG_PG_BIN to the folder holding its initdb and pg_ctl)"
-  exit 0
-fi
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-  if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-    SUDO="sudo -n"
-  else
-    echo "setup: PostgreSQL is not installed and installing it needs root; the replica tests (tests/api/jobs)" \
-         "will be skipped (run: sudo apt-get install postgresql)"
-    exit 0
-  fi
-fi
-install_postgres() {
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql >/dev/null
-}
-echo "setup: installing PostgreSQL (Debian package) for the replica tests"
-if install_postgres 2>/dev/null || { $SUDO apt-get update -q >/dev/null && install_postgres; }; then
-  exit 0
-fi
-echo "setup: could not install PostgreSQL; the replica tests (tests/api/jobs) will be skipped"
-exit 0
+here="${BASH_SOURCE[0]%/*}"  # no dirname: the tests run this with a bare PATH
+[ "$here" = "${BASH_SOURCE[0]}" ] && here=.
+source "$here/apt_for_tests.sh"
+install_for_tests postgresql PostgreSQL "replica tests" tests/api/jobs \
+  "install PostgreSQL's server, or set VERIRAG_PG_BIN to the folder holding its initdb and pg_ctl"

@@ -40,7 +40,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 
-from api.state_db import create_tables, database_path, engine_from, is_postgres, reader, release
+from api.state_db import StateTables, is_postgres
 
 METADATA = MetaData()
 JOBS = Table(
@@ -137,19 +137,15 @@ class JobRecord:
         }  # fmt: skip
 
 
-class JobTable:
+class JobTable(StateTables):
     """``source``: the path of the job table's own SQLite file, or an engine from api.state_db.engine_for."""
 
+    METADATA = METADATA
+
     def __init__(self, source: Path | Engine, lease_s: float = DEFAULT_LEASE_S):
-        self.engine = engine_from(source)
-        self._reader = reader(self.engine)
-        self.path = database_path(self.engine)  # None on PostgreSQL
+        super().__init__(source)
         self.shared = is_postgres(self.engine)
         self.lease_s = lease_s
-        create_tables(self.engine, METADATA)
-
-    def close(self) -> None:
-        release(self.engine)
 
     # -- writes --------------------------------------------------------------------------------
     def create(self, job_id: str, collection: str, key_id: str | None, files: Iterable[JobFileRecord]) -> JobRecord:

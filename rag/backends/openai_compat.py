@@ -140,21 +140,23 @@ class OpenAICompatBackend:
         """``json_output`` asks for a JSON object (``response_format``); the prompt must say "json" and show
         an example. DeepSeek may then answer with empty content: that is asked once more."""
         call = self._prepare(profile, messages, max_tokens, stream=False, json_output=json_output)
-        attempts = _attempts(profile)
         empty_retries = 1 if json_output else 0
-        attempt = 0
         while True:
-            try:
-                response = call.client.chat.completions.create(**call.kwargs)
-            except Exception as exc:  # noqa: BLE001 - classified: re-raised, mapped or retried
-                self._pause_or_give_up(call, attempt, attempts, self._classify(exc, call))
-                attempt += 1
-                continue
-            generation = self._generation(call, response)
+            generation = self._generation(call, self._complete(call, _attempts(profile)))
             if not generation.answer.strip() and empty_retries:
                 empty_retries -= 1
                 continue
             return generation
+
+    def _complete(self, call: _Call, attempts: int) -> Any:
+        """One non-streamed completion, retried with backoff while its error is worth a retry."""
+        attempt = 0
+        while True:
+            try:
+                return call.client.chat.completions.create(**call.kwargs)
+            except Exception as exc:  # noqa: BLE001 - classified: re-raised, mapped or retried
+                self._pause_or_give_up(call, attempt, attempts, self._classify(exc, call))
+                attempt += 1
 
     def stream(
         self, profile: ModelProfile, messages: Sequence[Message], *, max_tokens: int | None = None
@@ -172,17 +174,8 @@ class OpenAICompatBackend:
         """One whole turn with ``tools`` offered: its text and the tool calls it made (retried as
         :meth:`generate` is)."""
         call = self._prepare(profile, messages, max_tokens, stream=False, tools=tools, tool_choice=tool_choice)
-        attempts = _attempts(profile)
-        attempt = 0
-        while True:
-            try:
-                response = call.client.chat.completions.create(**call.kwargs)
-            except Exception as exc:  # noqa: BLE001 - classified: re-raised, mapped or retried
-                self._pause_or_give_up(call, attempt, attempts, self._classify(exc, call))
-                attempt += 1
-                continue
-            generation = self._generation(call, response)
-            return ToolTurn(generation, calls_from_message(response.choices[0].message))
+        response = self._complete(call, _attempts(profile))
+        return ToolTurn(self._generation(call, response), calls_from_message(response.choices[0].message))
 
     def stream_turn(
         self, profile: ModelProfile, messages: Sequence[Message], tools: Sequence[Mapping[str, Any]], *,

@@ -14,6 +14,7 @@ from api.config import ApiSettings
 from rag.settings import Settings
 from tests.api.helpers import LOOPBACK, ingest_small_samples, make_api_settings, make_settings
 from tests.support.deepseek_server import DeepSeekWireServer, echo_reply
+from tests.support.postgres_server import PostgresServer, PostgresUnavailable
 
 
 @pytest.fixture(scope="session")
@@ -95,3 +96,25 @@ def client_for(fresh_data_dir, model_server, embedder):
     yield build
     for client in clients:
         client.__exit__(None, None, None)
+
+
+# A real PostgreSQL server (tests/support/postgres_server.py) for the state shared by API replicas.
+@pytest.fixture(scope="session")
+def postgres_server():
+    """One server for the session; each test takes its own database (``postgres_url``)."""
+    pytest.importorskip("psycopg", reason="psycopg is not installed: pip install 'verirag[postgres]'")
+    try:
+        server = PostgresServer()
+        server.__enter__()
+    except PostgresUnavailable as reason:
+        pytest.skip(f"no PostgreSQL server can run here: {reason}")
+    try:
+        yield server
+    finally:
+        server.__exit__(None, None, None)
+
+
+@pytest.fixture
+def postgres_url(postgres_server) -> str:
+    """A fresh, empty database on the session's server."""
+    return postgres_server.new_database()

@@ -10,21 +10,6 @@ from api.conversations import ConversationConflict, ConversationStore, StoredCon
 from api.errors import ApiError
 from api.state_db import engine_for
 from rag.conversation import Conversation, Turn
-from tests.support.postgres_server import PostgresServer, PostgresUnavailable
-
-
-@pytest.fixture(scope="module")
-def postgres_server():
-    pytest.importorskip("psycopg", reason="psycopg is not installed: pip install 'verirag[postgres]'")
-    try:
-        server = PostgresServer()
-        server.__enter__()
-    except PostgresUnavailable as reason:
-        pytest.skip(f"no PostgreSQL server can run here: {reason}")
-    try:
-        yield server
-    finally:
-        server.__exit__(None, None, None)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
