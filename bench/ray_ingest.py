@@ -12,13 +12,15 @@ Measured in one process, one after the other, on one copy of the corpus (compare
 Every run's timer covers ``job.run``: discovery, plan, parse, chunk, embed, write; for Ray also the
 actors loading the model and the tasks' worker processes warming up, which a run pays each time.
 Not timed: the driver's own model load (done once before any run) and starting the Ray instance
-(reported as ``ray_init_s``). Then R1 and R2 are compared point by point with L (ids, payloads
-without ``ingested_at``, sparse vectors, dense vectors within 1e-5), and R1 is rerun: it must
-write and delete nothing.
+(reported as ``ray_init_s``). Then each Ray run is compared point by point with L (ids, payloads
+without ``ingested_at``, sparse vectors, dense vectors within 1e-5), and the first is rerun: it must
+write and delete nothing. ``--configs R2`` runs only the arrangements named.
 
     .venv/bin/python bench/ray_ingest.py --limit 1000 --out bench/results/ray-ingest.json \\
         --markdown bench/results/ray-ingest.md
     .venv/bin/python bench/ray_ingest.py            # the whole 5,183-abstract SciFact corpus
+    .venv/bin/python bench/ray_ingest.py --configs R2 --out bench/results/ray-ingest-scifact-full.json \
+        --markdown bench/results/ray-ingest-scifact-full.md    # the whole corpus, local against R2 only
 
 The embedder runs on torch by default (``--embed-backend``): the int8 ONNX model that ``auto`` picks on
 a CPU quantizes activations over the whole batch, so a chunk's vector depends on which chunks share
@@ -121,7 +123,7 @@ def encoder_and_write_rates(settings, corpus: Path, collection: str) -> dict:
     }
 
 
-def run(corpus: Path, limit: int | None, embed_backend: str) -> dict:
+def run(corpus: Path, limit: int | None, embed_backend: str, configs: tuple[str, ...] = tuple(CONFIGS)) -> dict:
     import ray
 
     from ingest.job import IngestJob, IngestOptions
@@ -151,12 +153,14 @@ def run(corpus: Path, limit: int | None, embed_backend: str) -> dict:
                     "load_average_before": load}
 
         runs["L"] = timed("L", IngestJob(settings))
-        for name, (actors, cpus) in CONFIGS.items():
+        for name in configs:
+            actors, cpus = CONFIGS[name]
             runs[name] = timed(name, RayIngestJob(settings, RayOptions(actors=actors, cpus_per_actor=cpus)))
             runs[name]["actors"], runs[name]["cpus_per_actor"] = actors, cpus
             runs[name]["vs_local"] = round(runs["L"]["seconds"] / runs[name]["seconds"], 3)
         began = time.perf_counter()
-        rerun = RayIngestJob(settings, RayOptions()).run(IngestOptions(paths=[str(path)], collection="r1", progress=False))
+        rerun = RayIngestJob(settings, RayOptions()).run(
+            IngestOptions(paths=[str(path)], collection=configs[0].lower(), progress=False))
         rerun_result = {"seconds": round(time.perf_counter() - began, 2), "written": rerun.chunks.written,
                         "deleted": rerun.chunks.deleted, "unchanged": rerun.files.unchanged}
     finally:
@@ -169,7 +173,7 @@ def run(corpus: Path, limit: int | None, embed_backend: str) -> dict:
         "corpus": str(corpus), "limit": limit, "documents": documents,
         "embed_backend": settings.embed_backend, "ray_version": ray.__version__, "ray_init_s": round(ray_init_s, 2),
         "runs": runs,
-        "equivalence": {name: compare(settings, "l", name.lower()) for name in CONFIGS},
+        "equivalence": {name: compare(settings, "l", name.lower()) for name in configs},
         "rerun": rerun_result,
         "rates": encoder_and_write_rates(settings, path, "l"),
     }
@@ -218,13 +222,20 @@ def main(argv: list[str] | None = None) -> None:
                         help="torch (default) and onnx make a chunk's vector independent of the batch it is "
                         "encoded in, so the engines can be compared within float tolerance; onnx-int8 (what "
                         "auto picks on a CPU) quantizes activations per batch, so its vectors move with batching")
+    parser.add_argument("--configs", default=",".join(CONFIGS),
+                        help=f"the Ray arrangements to run, comma-separated, from {', '.join(CONFIGS)} (the whole "
+                        "SciFact corpus takes about 15 minutes per engine on 2 cores)")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--markdown", type=Path)
     args = parser.parse_args(argv)
     corpus = Path(args.corpus)
     if not corpus.is_file():
         parser.error(f"{corpus}: no such corpus (a BEIR corpus.jsonl; SciFact is in ../shared/datasets)")
-    result = run(corpus, args.limit, args.embed_backend)
+    configs = tuple(name.strip() for name in args.configs.split(",") if name.strip())
+    unknown = [name for name in configs if name not in CONFIGS]
+    if unknown or not configs:
+        parser.error(f"--configs: {', '.join(unknown) or 'none given'}; choose from {', '.join(CONFIGS)}")
+    result = run(corpus, args.limit, args.embed_backend, configs)
     result["command"] = " ".join([".venv/bin/python", "bench/ray_ingest.py", *(sys.argv[1:] if argv is None else argv)])
     emit(result, render_markdown, args.out, args.markdown)
 
