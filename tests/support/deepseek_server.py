@@ -737,15 +737,21 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_json(self, rec: RecordedRequest, status: int, payload: bytes,
                    extra_headers: dict[str, str] | None = None,
                    content_type: str = "application/json") -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(payload)))
-        for name, value in (extra_headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(payload)
-        self.wfile.flush()
+        # Recorded before the bytes go out: a client that has read the reply may look at the record at once
+        # (a test asserting on the status raced this thread when it was set after the write).
         rec.status = status
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(payload)))
+            for name, value in (extra_headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(payload)
+            self.wfile.flush()
+        except OSError:
+            rec.status = None  # the client was gone: nothing was answered
+            raise
 
     def _send_error(self, rec: RecordedRequest, status: int, message: str | None,
                     type_: str | None = None, param: str | None = None,
