@@ -4,34 +4,19 @@ DeepSeek backend against the wire-format server, the local model in-process, and
 from __future__ import annotations
 
 import json
-import shutil
-from pathlib import Path
 
 import pytest
 import typer
 from typer.testing import CliRunner
 
-from ingest.job import IngestJob, IngestOptions
 from rag.pipeline import AnswerRequest, Pipeline
 from rag.settings import Settings
 from rag.store import open_store
 from tests.support.deepseek_server import DeepSeekWireServer, Reply, label_holding
 
-SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 QUESTION = "At what speed does Unit 3 trip on overspeed?"
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory, embedder):
-    """The sample documents ingested once for the module (copied, so tests never touch samples/)."""
-    root = tmp_path_factory.mktemp("pipeline")
-    docs = root / "docs"
-    shutil.copytree(SAMPLES, docs, ignore=shutil.ignore_patterns("README.md", "*.py"))
-    report = IngestJob(Settings(data_dir=root / "data"), embedder).run(
-        IngestOptions(paths=[str(docs)], collection="demo", progress=False)
-    )
-    assert not report.failures
-    return root / "data"
 
 
 

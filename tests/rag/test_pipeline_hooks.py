@@ -16,7 +16,7 @@ from rag.pipeline_hooks import PipelineHook
 from rag.settings import Settings
 from rag.store import open_store
 from rag.tracing import OpenTelemetryHook
-from tests.rag.test_pipeline import QUESTION, data_dir  # noqa: F401 - data_dir is a fixture
+from tests.rag.test_pipeline import QUESTION
 from tests.rag.test_pipeline_policy import right_reply, server, wrong_reply  # noqa: F401 - server: a fixture
 
 

@@ -14,7 +14,7 @@ from rag.pipeline import AnswerRequest, pipeline_for
 from rag.settings import Settings
 from rag.store import open_store
 from rag.verify.policy import NOT_SUPPORTED
-from tests.rag.test_pipeline import QUESTION, data_dir  # noqa: F401 - data_dir is a fixture
+from tests.rag.test_pipeline import QUESTION
 from tests.support.deepseek_server import DeepSeekWireServer, Reply, label_holding
 
 

@@ -4,7 +4,6 @@ see what the verifier turned down. When the first answer is kept, nothing was re
 
 from __future__ import annotations
 
-from tests.rag.test_pipeline import data_dir  # noqa: F401 - data_dir is a fixture
 from tests.rag.test_pipeline_policy import right_reply, run, server, wrong_reply  # noqa: F401 - fixtures
 from tests.support.deepseek_server import Reply
 

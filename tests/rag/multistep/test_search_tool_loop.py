@@ -9,33 +9,20 @@ in thinking mode)."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
-from ingest.job import IngestJob, IngestOptions
 from rag.multistep.strategy import MultistepConfigError
 from rag.pipeline import AnswerRequest, Pipeline
 from rag.settings import Settings
 from rag.store import open_store
 from tests.support.deepseek_server import DeepSeekWireServer, Reply, label_holding
 
-SAMPLES = Path(__file__).resolve().parents[3] / "samples"
 QUESTION = "At what speed does Unit 3 trip on overspeed, and what is the on-call allowance on a Saturday?"
 ALLOWANCE_QUERY = "on-call allowance on a Saturday"
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory, embedder):
-    root = tmp_path_factory.mktemp("tool-loop")
-    docs = root / "docs"
-    shutil.copytree(SAMPLES, docs, ignore=shutil.ignore_patterns("README.md", "*.py"))
-    report = IngestJob(Settings(data_dir=root / "data"), embedder).run(
-        IngestOptions(paths=[str(docs)], collection="demo", progress=False)
-    )
-    assert not report.failures
-    return root / "data"
 
 
 def _settings(data_dir: Path, server: DeepSeekWireServer, model: str = "deepseek-v4-flash", profile: dict | None = None,
